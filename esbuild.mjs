@@ -1,0 +1,21 @@
+// One build script, one entry per runtime. Type-checking is `npm run typecheck` (tsc --noEmit).
+import * as esbuild from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const common = {
+  bundle: true,
+  sourcemap: true,
+  logLevel: 'warning',
+  // Native and heavy packages stay outside the bundle and are loaded from node_modules.
+  external: ['onnxruntime-node', 'sharp', 'vscode'],
+};
+
+const entries = [
+  { entryPoints: { cli: 'src/cli/main.ts' }, platform: 'node', format: 'cjs', target: 'node20', banner: { js: '#!/usr/bin/env node' } },
+];
+
+for (const e of entries) {
+  const opts = { ...common, ...e, outdir: 'dist' };
+  if (watch) await (await esbuild.context(opts)).watch();
+  else await esbuild.build(opts);
+}

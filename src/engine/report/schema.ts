@@ -1,0 +1,144 @@
+// The AnalysisReport: the contract between engine, CLI, webview and HTML page.
+// One schema, versioned. Bump SCHEMA_VERSION on any incompatible change.
+
+export const SCHEMA_VERSION = 1;
+
+export type Pooling = 'cls' | 'mean' | 'last' | 'gap' | 'tokens';
+export type PoolingRequest = Pooling | 'auto';
+export type DetectionMethod = 'scoped-names' | 'residual-adds' | 'user';
+
+/** L×L matrix in block order; `null` where a value is undefined (widths differ, degenerate input). */
+export type Matrix = (number | null)[][];
+
+export interface BlockInfo {
+  /** 0-based position in the block order. */
+  index: number;
+  /** Human name, e.g. the module scope `/encoder/layer.3`. */
+  name: string;
+  /** Name of the tensor the block hands onward (its output h_b). */
+  output: string;
+  /** Parameter count of the initializers used only by this block's nodes. */
+  parameters: number;
+}
+
+export interface ModelInfo {
+  path: string;
+  sha256: string;
+  irVersion: number;
+  opsetVersion: number;
+  parameters: number;
+  producer?: string;
+  /** Total file size including external data, in bytes. */
+  sizeBytes?: number;
+}
+
+export interface DetectionInfo {
+  method: DetectionMethod;
+  /** Tensor taken as block 0's input h_{-1} (null when unknown). */
+  blockInput: string | null;
+  /** One line on how the blocks were found. */
+  explanation: string;
+}
+
+export interface PreprocessingInfo {
+  [key: string]: unknown;
+}
+
+export interface CalibrationInfo {
+  /** 'synthetic' | 'npy' | 'npz' | 'npy-folder' | 'images' | 'jsonl' | 'text' */
+  source: string;
+  /** File or folder path, absent for synthetic. */
+  path?: string;
+  samples: number;
+  seed: number;
+  batchSize: number;
+  /** sha256 over the exact input tensors fed to the model, in order. */
+  checksum?: string;
+  /** What was actually done to the data (resize, crop, scale, mean/std, padding...). */
+  preprocessing?: PreprocessingInfo;
+  /** Per input: name, dtype, shape used. */
+  inputs: { name: string; dtype: string; shape: number[]; fill?: string }[];
+  labels?: { source: string; classes: number };
+  /** Fraction held out for probes and fits. */
+  heldOut?: number;
+  note?: string;
+}
+
+export interface PoolingInfo {
+  requested: PoolingRequest;
+  used: Pooling;
+  reason: string;
+}
+
+export interface MsrsInfo {
+  value: number | null;
+  normalized: number | null;
+  beta: number;
+  tau: number;
+  /** Number of blocks L the sum runs over (MSRS is not normalised). */
+  layers: number;
+}
+
+export interface DrInfo {
+  block: number;
+  fractions: number[];
+  mean: (number | null)[];
+  std: (number | null)[];
+  delta: number;
+  value: number | null;
+  seeds: number;
+  /** Linear-probe DR, present when labels are given. */
+  probe?: ProbeDrInfo;
+}
+
+export interface ProbeDrInfo {
+  fractions: number[];
+  /** Held-out accuracy per fraction (mean and std over seeds). */
+  mean: number[];
+  std: number[];
+  fullAccuracy: number;
+  value: number | null;
+  delta: number;
+  /** Per-class held-out accuracy per fraction (mean over seeds): [fraction][class]. */
+  perClass: number[][];
+  gini: number[];
+  cv: number[];
+  classes: number;
+  trainSamples: number;
+  testSamples: number;
+}
+
+export interface Metrics {
+  br: (number | null)[];
+  /** Scale-free BR: ‖Δ‖² / ‖h_{b−1}‖² per block. */
+  relativeMse?: (number | null)[];
+  /** ShortGPT block influence 1 − E[cos(h_{b−1}, h_b)]. */
+  blockInfluence?: (number | null)[];
+  brMatrix: Matrix;
+  cosine: Matrix;
+  cka: Matrix;
+  ckaUnbiased: Matrix;
+  msrs: MsrsInfo;
+  dr: DrInfo | null;
+}
+
+export interface ModelAccuracy {
+  accuracy: number;
+  samples: number;
+  perClass?: number[];
+}
+
+export interface AnalysisReport {
+  schemaVersion: number;
+  tool: { name: 'blocklens'; version: string };
+  createdAt: string;
+  model: ModelInfo;
+  blocks: BlockInfo[];
+  detection: DetectionInfo;
+  calibration: CalibrationInfo;
+  pooling: PoolingInfo;
+  warnings: string[];
+  metrics: Metrics;
+  modelAccuracy?: ModelAccuracy;
+  timings?: { [phase: string]: number };
+}
