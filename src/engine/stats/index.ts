@@ -1,0 +1,6 @@
+export * from './matmul.js';
+export * from './rng.js';
+export * from './store.js';
+export * from './cka.js';
+export * from './dr.js';
+export * from './metrics.js';
