@@ -49,6 +49,14 @@ export function detectBlocks(model: ModelProto, opts: DetectOptions = {}): Block
   if (!graph) throw new BlockDetectionError('the model has no graph');
   if (graph.node.length === 0) throw new BlockDetectionError('the model graph has no nodes');
   const index = new GraphIndex(graph);
+  const dangling = index.danglingInputs();
+  if (dangling.length) {
+    const d = dangling[0]!;
+    throw new BlockDetectionError(
+      `invalid graph: node '${d.node}' reads tensor '${d.tensor}', which no node, graph input or initializer provides` +
+        (dangling.length > 1 ? ` (and ${dangling.length - 1} more)` : ''),
+    );
+  }
   if (opts.blocks && opts.blocks.length > 0) return fromUser(index, opts.blocks, opts.blockInput);
 
   const scoped = fromScopedNames(index);

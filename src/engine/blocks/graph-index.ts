@@ -57,6 +57,16 @@ export class GraphIndex {
     });
   }
 
+  /** Node inputs that nothing provides: no node output, graph input or initializer. */
+  danglingInputs(): { node: string; tensor: string }[] {
+    const provided = new Set<string>([...this.initializers, ...this.graph.input.map((v) => v.name), ...this.producer.keys()]);
+    const out: { node: string; tensor: string }[] = [];
+    this.nodes.forEach((n, i) => {
+      for (const inp of n.input) if (inp && !provided.has(inp)) out.push({ node: n.name || `#${i} (${n.opType})`, tensor: inp });
+    });
+    return out;
+  }
+
   /** True if the tensor is a weight or a constant: an initializer or produced by a Constant node. */
   isConstant(name: string): boolean {
     if (this.initializers.has(name)) return true;

@@ -10,7 +10,7 @@
 // fed (so a bad file is reported with all the others, and skipping it keeps the sample count
 // known); images are decoded again, with preprocessing, as batches stream.
 
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import type { CalibrationInfo } from '../report/schema';
@@ -20,7 +20,7 @@ import { classCount, labelsCountProblem, readLabelsFile } from './labels';
 import { permutation } from './rng';
 import { fixedBatchOf, formatModelShape } from './shapes';
 import { DEFAULT_IMAGE_SIZE } from './synthetic';
-import { CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type ImageOptions, type InputSpec, type OpenOptions } from './types';
+import { abortError, CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type ImageOptions, type InputSpec, type OpenOptions } from './types';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -478,7 +478,7 @@ export function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Pr
   throwIfAborted(signal);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => {
-      reject(new DOMException('Calibration was cancelled', 'AbortError'));
+      reject(abortError());
     };
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(
@@ -492,12 +492,4 @@ export function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Pr
       },
     );
   });
-}
-
-export async function isDirectory(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
-  }
 }
