@@ -3,7 +3,16 @@ import { describe, it } from 'node:test';
 
 import * as ort from 'onnxruntime-node';
 
-import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, opsetVersion } from '../../src/engine/onnx/builder';
+import {
+  attr,
+  float16Bits,
+  makeGraph,
+  makeModel,
+  makeNode,
+  makeTensor,
+  makeValueInfo,
+  opsetVersion,
+} from '../../src/engine/onnx/builder';
 import {
   decodeModel,
   decodeNode,
@@ -14,7 +23,7 @@ import {
   looksLikeOnnx,
 } from '../../src/engine/onnx/codec';
 import { OnnxFormatError } from '../../src/engine/onnx/errors';
-import { countParameters, tensorElementCount } from '../../src/engine/onnx/tensor-data';
+import { countParameters, float16ToNumber, tensorElementCount } from '../../src/engine/onnx/tensor-data';
 import { AttributeType, DataType, type ModelProto } from '../../src/engine/onnx/types';
 import { WireType, WireWriter } from '../../src/engine/onnx/wire';
 
@@ -385,6 +394,16 @@ describe('codec: builder models', () => {
     const i = makeTensor('i', DataType.INT64, [2], new BigInt64Array([-(2n ** 63n), 2n ** 63n - 1n]));
     assert.equal(new DataView((i.rawData as Uint8Array).buffer).getBigInt64(0, true), -(2n ** 63n));
     assert.throws(() => makeTensor('bad', DataType.FLOAT, [2, 2], new Float32Array(3)), /3 values for shape \[2, 2\]/);
+  });
+
+  it('converts every half-precision value exactly both ways', () => {
+    for (let h = 0; h < 0x10000; h++) {
+      const v = float16ToNumber(h);
+      if (Number.isNaN(v)) assert.equal(float16Bits(v) & 0x7c00, 0x7c00);
+      else assert.equal(float16Bits(v), h, `half 0x${h.toString(16)}`);
+    }
+    assert.equal(float16Bits(0.1), 0x2e66);
+    assert.equal(float16Bits(65520), 0x7c00, 'rounds to infinity (ties to even)');
   });
 });
 

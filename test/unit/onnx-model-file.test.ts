@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import * as ort from 'onnxruntime-node';
 
-import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
+import { emptyTensor, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
 import { encodeModel } from '../../src/engine/onnx/codec';
 import { ModelFileError, OnnxFormatError } from '../../src/engine/onnx/errors';
 import {
@@ -18,6 +18,7 @@ import {
   readTensorBytes,
   resolveExternalPath,
   saveModelFile,
+  tensorElementCount,
   tensorToFloat64,
   writeErrorMessage,
   type LoadedModel,
@@ -150,6 +151,11 @@ describe('loadModelFile', () => {
     await check(path.join(dir, 'cut.onnx'), /truncated at byte \d+/, OnnxFormatError);
     writeFileSync(path.join(dir, 'nograph.onnx'), encodeModel({ irVersion: 8n, opsetImport: [], metadataProps: [] }));
     await check(path.join(dir, 'nograph.onnx'), /has no graph/, OnnxFormatError);
+    // A sparse file over 2 GiB is refused from its size, without being read.
+    const huge = path.join(dir, 'huge.onnx');
+    writeFileSync(huge, encodeModel(linearModel()));
+    truncateSync(huge, 2 ** 31 + 10);
+    await check(huge, /over the 2 GiB limit of an ONNX protobuf/, ModelFileError);
   });
 
   it('loads a graph with zero nodes', async () => {
@@ -230,6 +236,45 @@ describe('external data', () => {
     assert.deepEqual(externalDataRef(t), { location: 'weights.bin', offset: 16, length: 8000 });
     t.externalData[1].value = '-5';
     assert.throws(() => externalDataRef(t), /external data offset '-5' is not a non-negative integer/);
+  });
+});
+
+describe('tensorToFloat64', () => {
+  const tensor = (dataType: DataType, dims: number[], fill: Partial<TensorProto>): TensorProto => ({
+    ...emptyTensor('t'),
+    dataType,
+    dims: dims.map(BigInt),
+    ...fill,
+  });
+  const here = { dir: '/nonexistent' };
+
+  it('reads values from the typed fields of every numeric type', async () => {
+    const cases: [TensorProto, number[]][] = [
+      [tensor(DataType.FLOAT, [2], { floatData: [1.5, -2] }), [1.5, -2]],
+      [tensor(DataType.DOUBLE, [2], { doubleData: [0.1, 1e300] }), [0.1, 1e300]],
+      [tensor(DataType.INT64, [2], { int64Data: [-(2n ** 40n), 7n] }), [-(2 ** 40), 7]],
+      [tensor(DataType.UINT64, [1], { uint64Data: [2n ** 60n] }), [2 ** 60]],
+      [tensor(DataType.UINT32, [1], { uint64Data: [4000000000n] }), [4000000000]],
+      [tensor(DataType.INT32, [2], { int32Data: [-5, 6] }), [-5, 6]],
+      [tensor(DataType.INT8, [2], { int32Data: [-128, 127] }), [-128, 127]],
+      [tensor(DataType.UINT16, [1], { int32Data: [65535] }), [65535]],
+      [tensor(DataType.BOOL, [2], { int32Data: [1, 0] }), [1, 0]],
+      [tensor(DataType.FLOAT16, [2], { int32Data: [0x3c00, 0xc000] }), [1, -2]],
+      [tensor(DataType.BFLOAT16, [1], { int32Data: [0x3fc0] }), [1.5]],
+    ];
+    for (const [t, want] of cases) {
+      assert.deepEqual([...(await tensorToFloat64(here, t))], want, `data type ${t.dataType}`);
+      // The same values through their little-endian bytes.
+      const viaRaw = { ...t, rawData: await readTensorBytes(here, t) };
+      assert.deepEqual([...(await tensorToFloat64(here, viaRaw))], want, `raw data type ${t.dataType}`);
+    }
+    assert.equal(tensorElementCount(tensor(DataType.FLOAT, [], { floatData: [3] })), 1);
+    assert.equal(tensorElementCount(tensor(DataType.FLOAT, [0, 5], {})), 0);
+  });
+
+  it('refuses data whose length does not match the shape', async () => {
+    await assert.rejects(tensorToFloat64(here, tensor(DataType.FLOAT, [3], { floatData: [1, 2] })), /float_data holds 2 values, expected 3/);
+    await assert.rejects(tensorToFloat64(here, tensor(DataType.STRING, [1], {})), /data type 8/);
   });
 });
 

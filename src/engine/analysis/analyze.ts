@@ -126,7 +126,11 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   progress({ phase: 'load', message: opts.model });
   let t0 = performance.now();
   const loaded = await loadModelFile(opts.model);
-  await checkExternalData(loaded);
+  await checkExternalData(loaded).catch((e: Error & { file?: string }) => {
+    // An unsafe location is not a file on disk: the model that names it is the file at fault.
+    if (e.file !== undefined && !path.isAbsolute(e.file)) e.file = opts.model;
+    throw e;
+  });
   const graph = loaded.model.graph;
   if (!graph || graph.node.length === 0) throw Object.assign(new Error('the model graph has no nodes'), { file: opts.model });
   mark('load', t0);

@@ -5,10 +5,10 @@
 
 import * as ort from 'onnxruntime-node';
 
-import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from '../onnx/builder';
-import { encodeModel } from '../onnx/codec';
-import { DataType } from '../onnx/types';
-import { checkShape, type MatmulBackend } from './matmul';
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from '../onnx/builder.js';
+import { encodeModel } from '../onnx/codec.js';
+import { DataType } from '../onnx/types.js';
+import { checkShape, type MatmulBackend } from './matmul.js';
 
 type Op = 'abt' | 'atb';
 

@@ -12,7 +12,7 @@ import {
   type TensorProto,
   type TensorShapeDimension,
   type ValueInfoProto,
-} from './types';
+} from './types.js';
 
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array;
 
@@ -196,9 +196,11 @@ export function makeTensor(name: string, dataType: DataType, dims: readonly (num
 
 /**
  * A tensor value info. `dims`: a number is a fixed size, a string a symbolic dimension, null an
- * unknown one; `dims` undefined means unknown rank.
+ * unknown one; `dims` undefined means unknown rank. With `DataType.UNDEFINED` and no dims the
+ * value info has no type at all (ONNX Runtime infers it; it rejects an explicit elem_type 0).
  */
 export function makeValueInfo(name: string, elemType: DataType, dims?: readonly (number | bigint | string | null)[]): ValueInfoProto {
+  if (elemType === DataType.UNDEFINED && dims === undefined) return { name, metadataProps: [] };
   const tensorType: NonNullable<ValueInfoProto['type']>['tensorType'] = { elemType };
   if (dims !== undefined) {
     tensorType.shape = {

@@ -10,7 +10,7 @@
 // fields is re-emitted as one run; a singular field that occurs twice keeps its last value;
 // non-minimal varints, invalid UTF-8 in strings and signalling-NaN payloads are normalised.
 
-import { OnnxFormatError } from './errors';
+import { OnnxFormatError } from './errors.js';
 import type {
   AttributeProto,
   GraphProto,
@@ -20,8 +20,8 @@ import type {
   UnknownField,
   ValueInfoProto,
   WireInfo,
-} from './types';
-import { WireReader, WireType, WireWriter } from './wire';
+} from './types.js';
+import { WireReader, WireType, WireWriter } from './wire.js';
 
 type Kind = 'int32' | 'int64' | 'uint64' | 'float' | 'double' | 'string' | 'bytes' | 'message';
 
@@ -575,7 +575,8 @@ function encodeMessage(w: WireWriter, s: MessageSpec, m: Msg): void {
 /** Largest protobuf message: 2 GiB − 1. */
 export const MAX_PROTOBUF_BYTES = 0x7fffffff;
 
-function encodeTop(m: Msg, name: MessageName): Uint8Array {
+/** Encodes `m` as message `name`, refusing results over the protobuf size limit. */
+function encodeChecked(m: Msg, name: MessageName): WireWriter {
   const w = new WireWriter();
   encodeMessage(w, SPECS[name], m);
   if (w.length > MAX_PROTOBUF_BYTES) {
@@ -583,7 +584,11 @@ function encodeTop(m: Msg, name: MessageName): Uint8Array {
       `encoded ${name} is ${w.length} bytes, over the 2 GiB protobuf limit; save the weights as external data`,
     );
   }
-  return w.finish();
+  return w;
+}
+
+function encodeTop(m: Msg, name: MessageName): Uint8Array {
+  return encodeChecked(m, name).finish();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,14 +609,7 @@ export function encodeModel(model: ModelProto): Uint8Array {
  * for writing to a file without assembling one buffer.
  */
 export function encodeModelParts(model: ModelProto): { parts: Uint8Array[]; length: number } {
-  const w = new WireWriter();
-  encodeMessage(w, SPECS.ModelProto, model as unknown as Msg);
-  if (w.length > MAX_PROTOBUF_BYTES) {
-    throw new OnnxFormatError(
-      `encoded model is ${w.length} bytes, over the 2 GiB protobuf limit; save the weights as external data`,
-    );
-  }
-  return w.finishParts();
+  return encodeChecked(model as unknown as Msg, 'ModelProto').finishParts();
 }
 
 export function decodeGraph(bytes: Uint8Array): GraphProto {

@@ -7,8 +7,8 @@ import { realpathSync } from 'node:fs';
 import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
-import { decodeModel, encodeModelParts, looksLikeOnnx, MAX_PROTOBUF_BYTES } from './codec';
-import { ModelFileError, OnnxFormatError } from './errors';
+import { decodeModel, encodeModelParts, looksLikeOnnx, MAX_PROTOBUF_BYTES } from './codec.js';
+import { ModelFileError, OnnxFormatError } from './errors.js';
 import {
   allTensors,
   bitsPerElement,
@@ -17,7 +17,7 @@ import {
   inlineTensorToFloat64,
   tensorByteLength,
   tensorElementCount,
-} from './tensor-data';
+} from './tensor-data.js';
 import type {
   AttributeProto,
   GraphProto,
@@ -26,9 +26,9 @@ import type {
   SparseTensorProto,
   StringStringEntryProto,
   TensorProto,
-} from './types';
+} from './types.js';
 
-export { allGraphs, allTensors, countParameters, tensorByteLength, tensorElementCount } from './tensor-data';
+export { allGraphs, allTensors, countParameters, tensorByteLength, tensorElementCount } from './tensor-data.js';
 
 /** TensorProto.data_location values. */
 export const DATA_LOCATION_DEFAULT = 0;

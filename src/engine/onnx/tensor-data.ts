@@ -3,8 +3,8 @@
 // follow the ONNX IR specification (TensorProto: raw_data is little-endian; 16-bit and 8-bit
 // types held in int32_data are their bit patterns; 4-bit types are packed two per byte).
 
-import { OnnxFormatError } from './errors';
-import { DataType, type GraphProto, type ModelProto, type SparseTensorProto, type TensorProto } from './types';
+import { OnnxFormatError } from './errors.js';
+import { DataType, type GraphProto, type ModelProto, type SparseTensorProto, type TensorProto } from './types.js';
 
 /** Bits per element of each fixed-size data type (undefined: STRING, UNDEFINED, unknown). */
 export function bitsPerElement(dataType: number | undefined): number | undefined {

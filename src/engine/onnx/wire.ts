@@ -2,7 +2,7 @@
 // (https://protobuf.dev/programming-guides/encoding/): base-128 varints, fixed 32/64-bit
 // little-endian values, length-delimited payloads. Only what ONNX needs: no zigzag.
 
-import { OnnxFormatError } from './errors';
+import { OnnxFormatError } from './errors.js';
 
 /** Wire types (the low three bits of a tag). */
 export const enum WireType {

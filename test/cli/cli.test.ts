@@ -1,0 +1,125 @@
+// The CLI as a user runs it: the bundled dist/cli.js (built by `npm test`'s pretest step).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { validateReport } from '../../src/engine/report/validate';
+import { brokenExpected, fixture, manifest, REPO } from '../helpers/fixtures';
+
+const CLI = path.join(REPO, 'dist', 'cli.js');
+const tmp = mkdtempSync(path.join(tmpdir(), 'blocklens-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('blocklens CLI', () => {
+  it('the CLI bundle exists (npm run build)', () => {
+    assert.ok(existsSync(CLI), `${CLI} missing: run npm run build`);
+  });
+
+  it('blocks --json prints method and blocks with index, name, output, parameters', () => {
+    const m = manifest.models.bert_tiny!;
+    const r = run('blocks', fixture(m.file), '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.method, 'scoped-names');
+    assert.equal(out.blocks.length, m.blocks.count);
+    for (const [i, b] of out.blocks.entries()) {
+      assert.deepEqual(Object.keys(b).sort(), ['index', 'name', 'output', 'parameters']);
+      assert.equal(b.index, i);
+      assert.equal(b.output, m.blocks.outputs[i]);
+    }
+  });
+
+  it('analyze writes a valid report.json and a self-contained report.html', () => {
+    const m = manifest.models.vit_tiny!;
+    const json = path.join(tmp, 'report.json');
+    const html = path.join(tmp, 'report.html');
+    const r = run('analyze', fixture(m.file), '--data', fixture('data/digits_x.npy'), '--labels', fixture('data/digits_labels.npy'), '--samples', '128', '--batch', '20', '--seed', '3', '--out', json, '--html', html);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '', 'no progress bar when stderr is not a terminal');
+    const report = validateReport(JSON.parse(readFileSync(json, 'utf8')));
+    for (const key of ['schemaVersion', 'model', 'blocks', 'detection', 'calibration', 'pooling', 'warnings', 'metrics']) assert.ok(key in report, key);
+    for (const key of ['path', 'sha256', 'irVersion', 'opsetVersion', 'parameters']) assert.ok(key in report.model, key);
+    for (const key of ['br', 'brMatrix', 'cosine', 'cka', 'ckaUnbiased', 'msrs', 'dr']) assert.ok(key in report.metrics, key);
+    assert.deepEqual(Object.keys(report.metrics.msrs).filter((k) => ['value', 'normalized', 'beta', 'tau'].includes(k)).sort(), ['beta', 'normalized', 'tau', 'value']);
+    assert.equal(report.calibration.samples, 128);
+    assert.equal(report.calibration.seed, 3);
+    assert.equal(report.calibration.source, 'npy');
+    assert.equal(report.pooling.used, 'cls');
+    assert.equal(report.metrics.dr!.block, m.blocks.count - 1);
+    assert.ok(report.metrics.dr!.probe, 'labels give a probe DR');
+    assert.ok(report.modelAccuracy!.accuracy > 0.9, `digits accuracy ${report.modelAccuracy!.accuracy}`);
+    const page = readFileSync(html, 'utf8');
+    assert.match(page, /<svg/);
+    assert.doesNotMatch(page, /(src|href)=["']https?:/);
+    assert.match(r.stdout, /MSRS/);
+    assert.deepEqual(readdirSync(tmp).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
+  });
+
+  it('analyze with --blocks overrides detection', () => {
+    const m = manifest.models.linear_blocks!;
+    const out = path.join(tmp, 'user.json');
+    const r = run('analyze', fixture(m.file), '--blocks', m.blocks.outputs.slice(0, 2).join(','), '--block-input', 'x', '--samples', '32', '--out', out, '--quiet');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    assert.equal(report.detection.method, 'user');
+    assert.equal(report.blocks.length, 2);
+    assert.equal(r.stdout, '');
+  });
+
+  describe('broken inputs: exit 1 and one line naming the file and the problem', () => {
+    for (const [file, expected] of Object.entries(brokenExpected)) {
+      it(file, () => {
+        const target = fixture(path.join('broken', file));
+        const before = statSync(target).mtimeMs;
+        const r = run('analyze', target, '--samples', '8', '--out', path.join(tmp, 'never.json'));
+        assert.equal(r.code, 1, r.stderr);
+        const lines = r.stderr.trimEnd().split('\n');
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0]!, /^blocklens: error: /);
+        assert.ok(lines[0]!.includes(path.basename(file)) || lines[0]!.includes(path.dirname(file)), `names the file: ${lines[0]}`);
+        assert.ok(lines[0]!.toLowerCase().includes(expected.toLowerCase()), `'${expected}' in: ${lines[0]}`);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        assert.equal(existsSync(path.join(tmp, 'never.json')), false);
+        assert.equal(statSync(target).mtimeMs, before, 'input untouched');
+      });
+    }
+  });
+
+  it('a missing model file, bad data and --debug', () => {
+    let r = run('analyze', path.join(tmp, 'nope.onnx'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^blocklens: error: .*nope\.onnx: .*(not found|does not exist|no such)/i);
+    r = run('analyze', fixture(manifest.models.vit_tiny!.file), '--data', fixture('data/bad_shape.npy'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^blocklens: error: .*bad_shape\.npy: .*pixel_values/);
+    r = run('analyze', path.join(tmp, 'nope.onnx'), '--debug');
+    assert.match(r.stderr, /\n\s+at /, '--debug shows the stack');
+  });
+
+  it('usage errors exit 2', () => {
+    assert.equal(run().code, 2);
+    assert.equal(run('frobnicate', 'x.onnx').code, 2);
+    assert.equal(run('analyze').code, 2);
+    assert.equal(run('analyze', 'm.onnx', '--pooling', 'max').code, 2);
+    assert.equal(run('analyze', 'm.onnx', '--samples', 'many').code, 2);
+    assert.equal(run('analyze', 'm.onnx', '--no-such-flag').code, 2);
+    const help = run('--help');
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /blocklens analyze MODEL/);
+  });
+
+  it('an unwritable --out fails cleanly and leaves nothing behind', () => {
+    const dir = path.join(tmp, 'no-such-dir');
+    const r = run('analyze', fixture(manifest.models.linear_blocks!.file), '--samples', '8', '--out', path.join(dir, 'r.json'), '--quiet');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /r\.json/);
+    writeFileSync(path.join(tmp, 'marker'), '');
+  });
+});
