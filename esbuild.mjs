@@ -12,6 +12,7 @@ const common = {
 
 const entries = [
   { entryPoints: { cli: 'src/cli/main.ts' }, platform: 'node', format: 'cjs', target: 'node20', banner: { js: '#!/usr/bin/env node' } },
+  { entryPoints: { worker: 'src/worker/analysis-worker.ts' }, platform: 'node', format: 'cjs', target: 'node20' },
 ];
 
 for (const e of entries) {

@@ -1,24 +1,40 @@
 // npm run bench: how much an analysis costs relative to just running the model.
 // Prints, from one run on this machine: plain ONNX Runtime forward passes over N inputs, then
 // `analyzeModel` over the same N inputs (same seed, same batches), and their ratio.
-//   node --import tsx bench/analyze-vs-forward.ts [MODEL] [--samples N] [--batch N]
+//   node --import tsx bench/analyze-vs-forward.ts [MODEL] [--samples N] [--batch N] [--repeat N]
+//   node --import tsx bench/analyze-vs-forward.ts --vit-small [--samples N]
+// Without MODEL: the bundled ViT-style vit_tiny at 1024 samples, then a generated ViT-small
+// (22M parameters, 224×224) at 128 samples.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { analyzeModel, calibrationHints, modelInputs } from '../src/engine/analysis/analyze';
 import { openModelSession } from '../src/engine/analysis/session';
 import { openCalibration } from '../src/engine/calibration/index';
-import { loadModelFile } from '../src/engine/onnx/model-file';
+import { loadModelFile, saveModelFile } from '../src/engine/onnx/model-file';
+import { buildVit } from './vit-small';
 
 async function main() {
   const { values, positionals } = parseArgs({
-    options: { samples: { type: 'string', default: '1024' }, batch: { type: 'string', default: '32' }, repeat: { type: 'string', default: '3' } },
+    options: { samples: { type: 'string' }, batch: { type: 'string', default: '32' }, repeat: { type: 'string' }, 'vit-small': { type: 'boolean' } },
     allowPositionals: true,
   });
-  const model = positionals[0] ?? path.join(__dirname, '..', 'test', 'fixtures', 'models', 'vit_tiny.onnx');
-  const samples = Number(values.samples);
   const batch = Number(values.batch);
-  const repeat = Number(values.repeat);
+  if (positionals[0]) return bench(positionals[0], Number(values.samples ?? 1024), batch, Number(values.repeat ?? 3));
+  if (!values['vit-small']) await bench(path.join(__dirname, '..', 'test', 'fixtures', 'models', 'vit_tiny.onnx'), Number(values.samples ?? 1024), batch, Number(values.repeat ?? 3));
+  const dir = mkdtempSync(path.join(tmpdir(), 'blocklens-bench-'));
+  try {
+    const file = path.join(dir, 'vit_small.onnx');
+    await saveModelFile(file, buildVit());
+    await bench(file, Number(values['vit-small'] && values.samples ? values.samples : 128), batch, Number(values.repeat ?? 1));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bench(model: string, samples: number, batch: number, repeat: number) {
 
   const loaded = await loadModelFile(model);
   const source = await openCalibration({ inputs: modelInputs(loaded.model), hints: calibrationHints(loaded.model), samples, seed: 0 });
@@ -50,10 +66,12 @@ async function main() {
   const f = median(forward);
   const a = median(analyze);
   const rss = process.memoryUsage().rss / 2 ** 20;
-  console.log(`model            ${path.relative(process.cwd(), model)} (${samples} samples, batch ${batch}, median of ${repeat})`);
+  console.log('');
+  console.log(`model            ${path.basename(model)}, ${(loaded.bytes.length / 2 ** 20).toFixed(1)} MiB (${samples} samples, batch ${batch}, median of ${repeat})`);
   console.log(`forward only     ${f.toFixed(0)} ms  (session create + ${batches.length} runs)`);
   console.log(`analyze          ${a.toFixed(0)} ms  (phases: ${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   console.log(`ratio            analyze / forward = ${(a / f).toFixed(2)}`);
+  console.log(`per sample       analyze ${(a / samples).toFixed(2)} ms, forward ${(f / samples).toFixed(2)} ms`);
   console.log(`peak rss         ${rss.toFixed(0)} MiB`);
 }
 

@@ -23,7 +23,8 @@ Analyze options:
   --data PATH          calibration data: .npy, .npz, folder of <input>.npy, image folder,
                        .jsonl token ids, or .txt lines (with tokenizer.json). Default: synthetic
   --labels PATH        integer .npy labels (image folders give labels from subfolders)
-  --samples N          number of samples (default: all of --data; 512 synthetic)
+  --samples N          number of samples (default 512: a seeded subset of --data when it
+                       holds more, or 512 synthetic samples)
   --batch N            batch size (default 32)
   --seed N             seed for synthetic data, subsets and splits (default 0)
   --pooling P          auto | cls | mean | last | gap | tokens (default auto)

@@ -396,6 +396,13 @@ describe('codec: builder models', () => {
     assert.throws(() => makeTensor('bad', DataType.FLOAT, [2, 2], new Float32Array(3)), /3 values for shape \[2, 2\]/);
   });
 
+  it('makes value infos with fixed, symbolic and unknown dimensions, or no type at all', () => {
+    const vi = makeValueInfo('x', DataType.FLOAT, [2, 'batch', null]);
+    assert.deepEqual(vi.type?.tensorType?.shape?.dim, [{ dimValue: 2n }, { dimParam: 'batch' }, {}]);
+    assert.equal(makeValueInfo('r', DataType.FLOAT).type?.tensorType?.shape, undefined, 'unknown rank');
+    assert.deepEqual(makeValueInfo('u', DataType.UNDEFINED), { name: 'u', metadataProps: [] });
+  });
+
   it('converts every half-precision value exactly both ways', () => {
     for (let h = 0; h < 0x10000; h++) {
       const v = float16ToNumber(h);

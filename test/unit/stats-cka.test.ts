@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import {
   biasedCkaMatrix, centerColumns, chooseCkaMethod, ckaFlops, hsic1, linearCka, unbiasedBatches, unbiasedCkaMatrix,
 } from '../../src/engine/stats/cka.js';
-import { jsMatmulReference as mm } from '../../src/engine/stats/matmul.js';
+import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
 import { Rng } from '../../src/engine/stats/rng.js';
 
 function randn(rows: number, cols: number, seed: number): Float64Array {

@@ -5,7 +5,7 @@ import {
   DEFAULT_DR_FRACTIONS, cholesky, choleskySolve, coefficientOfVariation, drCkaCurve, drPermutations, drValue, gini,
   probeCurve, subsetSize,
 } from '../../src/engine/stats/dr.js';
-import { jsMatmulReference as mm } from '../../src/engine/stats/matmul.js';
+import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
 import { computeMetrics } from '../../src/engine/stats/metrics.js';
 import { Rng } from '../../src/engine/stats/rng.js';
 import { RepresentationStore } from '../../src/engine/stats/store.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { jsMatmulReference as mm } from '../../src/engine/stats/matmul.js';
+import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
 import { unbiasedBatches } from '../../src/engine/stats/cka.js';
-import type { MatmulBackend } from '../../src/engine/stats/matmul.js';
+import type { MatmulBackend } from '../../src/engine/linalg/index.js';
 import { computeMetrics, msrs, sigmoid } from '../../src/engine/stats/metrics.js';
 import { Rng } from '../../src/engine/stats/rng.js';
 import { RepresentationStore } from '../../src/engine/stats/store.js';

@@ -108,6 +108,9 @@ export async function openArraySource(
       throw new CalibrationError(path, `${name} has ${total} samples but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
     }
     samples = opts.samples;
+  } else if (opts.maxSamples !== undefined && total > opts.maxSamples) {
+    samples = opts.maxSamples;
+    notes.push(`Used ${samples} of the ${total} samples (the default cap); pass a sample count to use more.`);
   }
   const fixed = fixedBatchOf(inputs);
   if (fixed !== undefined && samples % fixed !== 0) {

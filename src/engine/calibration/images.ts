@@ -290,7 +290,7 @@ export class ImageSource extends BaseSource {
     if (opts.samples !== undefined && opts.samples > total) {
       throw new CalibrationError(dir, `${name} has ${total} images but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
     }
-    const want = opts.samples ?? total;
+    const want = opts.samples ?? Math.min(total, opts.maxSamples ?? total);
     const order = permutation(total, seed);
     const concurrency = Math.max(1, Math.floor(img.concurrency ?? DEFAULT_CONCURRENCY));
     const good: number[] = [];
@@ -315,6 +315,7 @@ export class ImageSource extends BaseSource {
       });
     }
     const notes: string[] = [];
+    if (opts.samples === undefined && want < total) notes.push(`Used ${want} of the ${total} images (the default cap); pass a sample count to use more.`);
     if (bad.length) {
       const list = bad.slice(0, MAX_LISTED_BAD).map((b) => `${relative(dir, b.file).split(sep).join('/')} (${b.why})`).join('; ');
       if (!img.skipBad) {

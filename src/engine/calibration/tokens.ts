@@ -190,8 +190,11 @@ export class TokenSource extends BaseSource {
       if (!Number.isInteger(opts.samples) || opts.samples < 1) throw new CalibrationError(path, `samples must be a positive integer, got ${opts.samples}`);
       if (opts.samples > total) throw new CalibrationError(path, `${name} has ${total} samples but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
       samples = opts.samples;
+    } else if (opts.maxSamples !== undefined && total > opts.maxSamples) {
+      samples = opts.maxSamples;
     }
     const notes: string[] = [];
+    if (samples < total && opts.samples === undefined) notes.push(`Used ${samples} of the ${total} lines (the default cap); pass a sample count to use more.`);
     const fixed = fixedBatchOf(opts.inputs);
     if (fixed !== undefined && samples % fixed !== 0) {
       const kept = samples - (samples % fixed);

@@ -100,8 +100,10 @@ export interface OpenOptions {
   data?: string;
   /** .npy integer labels, one per sample of `data`. */
   labels?: string;
-  /** Default: all available for files; 512 for synthetic. */
+  /** Default: all available for files (up to `maxSamples`); 512 for synthetic. */
   samples?: number;
+  /** When `samples` is not given, use at most this many (a seeded subset), without error. */
+  maxSamples?: number;
   /** Default 0. */
   seed?: number;
   /** To find tokenizer.json beside the model. */

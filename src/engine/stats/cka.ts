@@ -1,7 +1,7 @@
 // Linear CKA, biased (full set) and unbiased minibatch (Nguyen et al. 2021), in float64.
 // Definitions: DESIGN.md §2. All large products go through a MatmulBackend.
 
-import type { MatmulBackend } from './matmul.js';
+import type { MatmulBackend } from '../linalg/index.js';
 import { seededPermutation } from './rng.js';
 
 export interface Centered {

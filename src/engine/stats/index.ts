@@ -1,4 +1,3 @@
-export * from './matmul.js';
 export * from './rng.js';
 export * from './store.js';
 export * from './cka.js';

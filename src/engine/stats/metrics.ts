@@ -5,7 +5,7 @@
 import type { DrInfo, Matrix, Metrics } from '../report/schema.js';
 import { biasedCkaMatrix, centerColumns, chooseCkaMethod, unbiasedCkaMatrix, type Centered, type CkaMethod } from './cka.js';
 import { DEFAULT_DR_FRACTIONS, drCkaCurve, drPermutations, probeCurve } from './dr.js';
-import type { MatmulBackend } from './matmul.js';
+import type { MatmulBackend } from '../linalg/index.js';
 import type { RepresentationStore } from './store.js';
 
 export interface MetricsOptions {
