@@ -54,7 +54,8 @@ const DEFAULT_BATCH = 32;
  * laptop CPU; it gives two unbiased-CKA minibatches of 256 and ~100 held-out samples for probes.
  */
 export const DEFAULT_MAX_SAMPLES = 512;
-const DEFAULT_MAX_ROWS = 65536;
+/** Rows kept per block (only `tokens` pooling reaches it): bounds memory at ~2·L·rows·d·8 bytes. */
+const DEFAULT_MAX_ROWS = 16384;
 
 const ELEM_TO_ORT: Record<number, OrtDtype> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool',
