@@ -11,7 +11,7 @@ export interface FixtureModel {
   pooling: string;
   calibration: Record<string, string>;
   blocks: { route: string; count: number; scopes: string[]; outputs: string[]; input: string; width?: number; widths?: number[] };
-  reference_stats?: { pooling: string; n_samples: number; br: number[]; cka_linear_biased: number[][] };
+  reference_stats?: { pooling: string; n_samples: number; br: (number | null)[]; cka_linear_biased: number[][] };
   identity_block?: number;
 }
 
