@@ -14,7 +14,7 @@ import { analyzeModel, calibrationHints, modelInputs } from '../src/engine/analy
 import { openModelSession } from '../src/engine/analysis/session';
 import { openCalibration } from '../src/engine/calibration/index';
 import { loadModelFile, saveModelFile } from '../src/engine/onnx/model-file';
-import { buildVit } from './vit-small';
+import { buildVit } from '../test/helpers/vit-builder';
 
 async function main() {
   const { values, positionals } = parseArgs({

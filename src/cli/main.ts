@@ -114,7 +114,9 @@ export function describeError(e: unknown, fallbackFile: string): string {
   const err = e as Error & { file?: string };
   const file = err.file ?? fallbackFile;
   let msg = err.message ?? String(e);
-  if (msg.startsWith(`${file}: `)) msg = msg.slice(file.length + 2);
+  for (const prefix of [`${file}: `, `${path.basename(file)}: `]) {
+    if (msg.startsWith(prefix)) msg = msg.slice(prefix.length);
+  }
   if (err.name === 'AbortError') msg = 'cancelled';
   return `${file}: ${msg.split('\n')[0]}`;
 }

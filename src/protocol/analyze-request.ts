@@ -2,6 +2,7 @@
 import type { PoolingRequest } from '../engine/report/schema.js';
 
 export interface AnalyzeRequest {
+  /** The .onnx file. */
   model: string;
   data?: string;
   labels?: string;
@@ -9,8 +10,10 @@ export interface AnalyzeRequest {
   batch?: number;
   seed?: number;
   pooling?: PoolingRequest;
+  /** Block output tensors, overriding detection. */
   blocks?: string[];
   blockInput?: string;
+  /** Block for the DR curve (default: last). */
   drBlock?: number;
   delta?: number;
   seqLen?: number;

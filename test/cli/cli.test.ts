@@ -103,6 +103,40 @@ describe('blocklens CLI', () => {
     assert.match(r.stderr, /\n\s+at /, '--debug shows the stack');
   });
 
+  describe('calibration data errors: exit 1, one line naming the file', () => {
+    const vit = () => fixture(manifest.models.vit_tiny!.file);
+    const cases: [string, string[], RegExp][] = [
+      ['NaN values', ['--data', fixture('data/has_nan.npy')], /has_nan\.npy: .*NaN/],
+      ['labels count mismatch', ['--data', fixture('data/digits_x.npy'), '--labels', fixture('data/labels_wrong_count.npy')], /labels_wrong_count\.npy|digits_x\.npy/],
+      ['fewer samples than asked', ['--data', fixture('data/digits_x.npy'), '--samples', '1000'], /digits_x\.npy: .*256.*1000/],
+      ['unreadable images', ['--data', fixture('data/digits_images_broken')], /digits_images_broken: .*bad1\.png/],
+      ['missing data file', ['--data', fixture('data/nope.npy')], /nope\.npy/],
+    ];
+    for (const [what, args, pattern] of cases) {
+      it(what, () => {
+        const r = run('analyze', vit(), ...args, '--quiet');
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+        assert.match(r.stderr, /^blocklens: error: /);
+        assert.match(r.stderr, pattern);
+      });
+    }
+    it('input missing from npz names the input and what the archive has', () => {
+      const r = run('analyze', fixture(manifest.models.bert_tiny!.file), '--data', fixture('data/digits.npz'), '--quiet');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /digits\.npz: .*input_ids.*pixel_values/);
+    });
+    it('--skip-bad-images skips them and the report says how many', () => {
+      const out = path.join(tmp, 'skip.json');
+      const r = run('analyze', vit(), '--data', fixture('data/digits_images_broken'), '--skip-bad-images', '--out', out, '--quiet');
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(readFileSync(out, 'utf8'));
+      assert.match(report.calibration.note, /Skipped 2 unreadable images/);
+      assert.equal(report.calibration.source, 'images');
+      assert.ok(report.calibration.labels.classes === 10);
+    });
+  });
+
   it('usage errors exit 2', () => {
     assert.equal(run().code, 2);
     assert.equal(run('frobnicate', 'x.onnx').code, 2);

@@ -74,6 +74,25 @@ describe('block detection: overrides and errors', () => {
     assert.deepEqual(d.blocks.map((b) => b.output), ['b0_out', 'b1_out', 'b2_out']);
   });
 
+  it('Keras-style names (`block`, `block_1`, …) count the unsuffixed scope as block 0', () => {
+    const nodes = [];
+    let h = 'x';
+    for (const scope of ['transformer_block', 'transformer_block_1', 'transformer_block_2']) {
+      const base = `StatefulPartitionedCall/model/${scope}`;
+      nodes.push(makeNode('Relu', [h], [`${scope}_r`], [], `${base}/dense/Relu`));
+      nodes.push(makeNode('Add', [h, `${scope}_r`], [`${scope}_out`], [], `${base}/add/Add`));
+      h = `${scope}_out`;
+    }
+    const model = makeModel({
+      graph: makeGraph({ nodes, inputs: [makeValueInfo('x', DataType.FLOAT, ['N', 8])], outputs: [makeValueInfo(h, DataType.FLOAT, ['N', 8])] }),
+      opset: 13,
+    });
+    const d = detectBlocks(model);
+    assert.equal(d.method, 'scoped-names');
+    assert.deepEqual(d.blocks.map((b) => b.output), ['transformer_block_out', 'transformer_block_1_out', 'transformer_block_2_out']);
+    assert.equal(d.blockInput, 'x');
+  });
+
   it('scopes come from node names or torch name_scopes metadata', () => {
     const a = makeNode('MatMul', ['a', 'b'], ['c'], [], '/encoder/layer.3/attention/MatMul_1');
     assert.deepEqual(nodeScope(a), ['encoder', 'layer', '3', 'attention']);

@@ -1,45 +1,19 @@
 // Image folders: class labels, layout and channels from the model input, resize/crop, scaling
 // and normalisation (checked pixel by pixel), broken images, order, cancellation.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import {
-  openCalibration, CalibrationError, IMAGENET_MEAN, IMAGENET_STD,
-  type InputSpec, type CalibrationSource, type CalibrationBatch, type OpenOptions,
+  openCalibration, IMAGENET_MEAN, IMAGENET_STD,
+  type InputSpec, type OpenOptions,
 } from '../../src/engine/calibration/index';
+import { DATA, MODELS, VIT_DIGITS, collect, rejects, useTempDir } from '../helpers/calibration';
 
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
-
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'blocklens-img-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function collect(src: CalibrationSource, batchSize: number, signal?: AbortSignal): Promise<CalibrationBatch[]> {
-  const out: CalibrationBatch[] = [];
-  for await (const b of src.batches(batchSize, signal)) out.push(b);
-  return out;
-}
-
-async function rejects(p: Promise<unknown>, pattern: RegExp, file?: string): Promise<CalibrationError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CalibrationError, `expected CalibrationError, got ${(e as Error)?.stack ?? e}`);
-    assert.match(e.message, pattern);
-    if (file !== undefined) assert.equal(e.file, file);
-    return e;
-  }
-  assert.fail(`expected a CalibrationError matching ${pattern}`);
-}
+const tmp = useTempDir('blocklens-img-');
 
 /** Write an RGB image whose pixel (x, y) is px(x, y). */
 async function image(path: string, w: number, h: number, px: (x: number, y: number) => [number, number, number], format: 'png' | 'jpeg' | 'webp' = 'png') {
@@ -56,7 +30,7 @@ describe('image folder with class subfolders', () => {
   let root: string;
   const COLORS: Record<string, [number, number, number]> = { cat: [51, 102, 204], dog: [255, 0, 0], ant: [0, 0, 0] };
   before(async () => {
-    root = join(dir, 'classes');
+    root = join(tmp.path, 'classes');
     for (const [cls, rgb] of Object.entries(COLORS)) {
       await mkdir(join(root, cls, 'nested'), { recursive: true });
       await image(join(root, cls, 'a.png'), 4, 4, () => rgb);
@@ -174,7 +148,7 @@ describe('image folder with class subfolders', () => {
 describe('resize and crop', () => {
   let flat: string;
   before(async () => {
-    flat = join(dir, 'geometry');
+    flat = join(tmp.path, 'geometry');
     await mkdir(flat);
     // 12 wide × 6 high: columns 0-2 red, 3-8 green, 9-11 blue
     await image(join(flat, 'stripes.png'), 12, 6, (x) => (x < 3 ? [255, 0, 0] : x < 9 ? [0, 255, 0] : [0, 0, 255]));
@@ -216,7 +190,7 @@ describe('resize and crop', () => {
   });
 
   test('jpeg decodes (lossy: close to the colour)', async () => {
-    const jd = join(dir, 'jpeg');
+    const jd = join(tmp.path, 'jpeg');
     await mkdir(jd);
     await image(join(jd, 'a.jpg'), 16, 16, () => [200, 100, 50], 'jpeg');
     const d = (await collect(await openCalibration({ inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 3, 16, 16] }], data: jd }), 1))[0].feeds.x.data as Float32Array;
@@ -235,7 +209,7 @@ describe('resize and crop', () => {
   });
 
   test('a folder mixing class subfolders and top-level images is refused', async () => {
-    const mixed = join(dir, 'mixed');
+    const mixed = join(tmp.path, 'mixed');
     await mkdir(join(mixed, 'a'), { recursive: true });
     await image(join(mixed, 'a', '1.png'), 4, 4, () => [0, 0, 0]);
     await image(join(mixed, 'top.png'), 4, 4, () => [0, 0, 0]);
@@ -245,19 +219,19 @@ describe('resize and crop', () => {
 
 describe('flat folder with a labels file', () => {
   test('labels in sorted path order; count must match', async () => {
-    const fd = join(dir, 'flatlabels');
+    const fd = join(tmp.path, 'flatlabels');
     await mkdir(fd);
     await image(join(fd, 'b.png'), 2, 2, () => [255, 255, 255]);
     await image(join(fd, 'a.png'), 2, 2, () => [0, 0, 0]);
     const { encodeNpy } = await import('../../src/engine/calibration/index');
-    const lab = join(dir, 'flat_labels.npy');
+    const lab = join(tmp.path, 'flat_labels.npy');
     await writeFile(lab, encodeNpy('int64', [2], [7, 3])); // a.png → 7, b.png → 3
     const src = await openCalibration({ inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 2, 2] }], data: fd, labels: lab });
     const b = (await collect(src, 2))[0];
     const d = b.feeds.x.data as Float32Array;
     for (let k = 0; k < 2; k++) assert.equal(b.labels![k], d[k * 4] === 0 ? 7 : 3);
     assert.deepEqual(src.info.labels, { source: lab, classes: 8 });
-    const lab3 = join(dir, 'flat_labels3.npy');
+    const lab3 = join(tmp.path, 'flat_labels3.npy');
     await writeFile(lab3, encodeNpy('int64', [3], [1, 2, 3]));
     await rejects(openCalibration({ inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 2, 2] }], data: fd, labels: lab3 }), /flat_labels3\.npy has 3 labels but flatlabels has 2 samples/);
   });
@@ -266,7 +240,7 @@ describe('flat folder with a labels file', () => {
 describe('broken images', () => {
   let broken: string;
   before(async () => {
-    broken = join(dir, 'broken');
+    broken = join(tmp.path, 'broken');
     await mkdir(join(broken, 'x'), { recursive: true });
     await mkdir(join(broken, 'y'), { recursive: true });
     for (let i = 0; i < 3; i++) await image(join(broken, 'x', `${i}.png`), 4, 4, () => [i, i, i]);
@@ -281,7 +255,7 @@ describe('broken images', () => {
     const e = await rejects(openCalibration({ inputs: [spec], data: broken }), /^broken: 2 unreadable images: /, broken);
     assert.match(e.message, /x\/truncated\.jpg \(/);
     assert.match(e.message, /y\/text\.png \(/);
-    assert.match(e.message, /set image\.skipBad to skip them/);
+    assert.match(e.message, /skip them \(--skip-bad-images in the CLI, image\.skipBad in the API\)/);
   });
   test('skipBad: skipped and counted', async () => {
     const src = await openCalibration({ inputs: [spec], data: broken, image: { skipBad: true } });
@@ -295,13 +269,12 @@ describe('broken images', () => {
 });
 
 describe('image fixtures (digits)', () => {
-  const vit: InputSpec = { name: 'pixel_values', dtype: 'float32', shape: ['batch', 1, 16, 16] };
   test('digits_images: 10 classes, png/jpeg/webp, 32×32 → 16×16; vit_tiny classifies them', async () => {
-    const src = await openCalibration({ inputs: [vit], data: join(FIXTURES, 'data', 'digits_images') });
+    const src = await openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'digits_images') });
     assert.equal(src.samples, 107);
     assert.equal(src.info.labels!.classes, 10);
     assert.deepEqual(src.info.preprocessing!.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-    const session = await ort.InferenceSession.create(join(FIXTURES, 'models', 'vit_tiny.onnx'));
+    const session = await ort.InferenceSession.create(join(MODELS, 'vit_tiny.onnx'));
     let correct = 0;
     let n = 0;
     for await (const b of src.batches(32)) {
@@ -320,11 +293,11 @@ describe('image fixtures (digits)', () => {
     await session.release();
   });
   test('digits_images_broken: two bad files; skipBad keeps the 30 good ones', async () => {
-    const data = join(FIXTURES, 'data', 'digits_images_broken');
-    const e = await rejects(openCalibration({ inputs: [vit], data }), /digits_images_broken: 2 unreadable images: /, data);
+    const data = join(DATA, 'digits_images_broken');
+    const e = await rejects(openCalibration({ inputs: [VIT_DIGITS], data }), /digits_images_broken: 2 unreadable images: /, data);
     assert.match(e.message, /3\/bad1\.png/);
     assert.match(e.message, /7\/bad2\.jpg/);
-    const src = await openCalibration({ inputs: [vit], data, image: { skipBad: true } });
+    const src = await openCalibration({ inputs: [VIT_DIGITS], data, image: { skipBad: true } });
     assert.equal(src.samples, 30);
     assert.equal(src.info.preprocessing!.skipped, 2);
     assert.equal((await collect(src, 16)).reduce((s, b) => s + b.size, 0), 30);

@@ -2,56 +2,18 @@
 // errors; batching, subsets, checksums, cancellation. Files are written in TS into a temp dir,
 // plus a few byte-exact files written by numpy (embedded below) and the fixture variants.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, open, readFile, access } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  openCalibration, encodeNpy, npyHeaderBytes, halfToFloat, floatToHalf, CalibrationError,
-  type InputSpec, type OrtDtype, type CalibrationSource, type CalibrationBatch,
+  openCalibration, encodeNpy, npyHeaderBytes, halfToFloat, floatToHalf,
+  type InputSpec, type OrtDtype,
 } from '../../src/engine/calibration/index';
+import { DATA, VIT_DIGITS, collect, rejects, useTempDir, values } from '../helpers/calibration';
 
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'data');
-
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'blocklens-npy-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function put(name: string, bytes: Uint8Array): Promise<string> {
-  const p = join(dir, name);
-  await writeFile(p, bytes);
-  return p;
-}
-
-async function collect(src: CalibrationSource, batchSize: number, signal?: AbortSignal): Promise<CalibrationBatch[]> {
-  const out: CalibrationBatch[] = [];
-  for await (const b of src.batches(batchSize, signal)) out.push(b);
-  return out;
-}
-
-/** All values of one input over all batches, as numbers (bigints converted). */
-function values(batches: CalibrationBatch[], input: string): number[] {
-  const out: number[] = [];
-  for (const b of batches) for (const v of b.feeds[input].data) out.push(Number(v));
-  return out;
-}
-
-async function rejects(p: Promise<unknown>, pattern: RegExp, file?: string): Promise<CalibrationError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CalibrationError, `expected CalibrationError, got ${(e as Error)?.stack ?? e}`);
-    assert.match(e.message, pattern);
-    if (file !== undefined) assert.equal(e.file, file);
-    return e;
-  }
-  assert.fail(`expected a CalibrationError matching ${pattern}`);
-}
+const tmp = useTempDir('blocklens-npy-');
+const { put } = tmp;
 
 const ALL: OrtDtype[] = ['float32', 'float64', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'uint16', 'uint32', 'uint64', 'bool'];
 
@@ -134,7 +96,7 @@ describe('npy: files written by numpy', () => {
   test('big-endian uint64 beyond int64: exact as uint64, rejected for int64', async () => {
     const { batches } = await load('u8_be_2x2', { name: 'x', dtype: 'uint64', shape: ['N', 2] });
     assert.deepEqual([...(batches[0].feeds.x.data as BigUint64Array)], [1n, 2n, 3n, 2n ** 63n + 5n]);
-    const file = join(dir, 'u8_be_2x2.npy');
+    const file = join(tmp.path, 'u8_be_2x2.npy');
     const src = await openCalibration({ inputs: [{ name: 'x', dtype: 'int64', shape: ['N', 2] }], data: file });
     await rejects(collect(src, 10), /u8_be_2x2\.npy: input 'x' at sample 1, element \[1\]: value 9223372036854775813 is outside the int64 range/, file);
   });
@@ -197,18 +159,17 @@ describe('npy: casts to the model input type', () => {
 });
 
 describe('npy: errors', () => {
-  const vit: InputSpec = { name: 'pixel_values', dtype: 'float32', shape: ['batch', 1, 16, 16] };
   test('missing file', async () => {
-    const file = join(dir, 'nope.npy');
-    await rejects(openCalibration({ inputs: [vit], data: file }), /nope\.npy: file not found/, file);
+    const file = join(tmp.path, 'nope.npy');
+    await rejects(openCalibration({ inputs: [VIT_DIGITS], data: file }), /nope\.npy: file not found/, file);
   });
   test('wrong rank: message names file, input, expected and found shapes', async () => {
     const file = await put('digits.npy', encodeNpy('float32', [256, 64], new Float32Array(256 * 64)));
-    await rejects(openCalibration({ inputs: [vit], data: file }), /^digits\.npy: input 'pixel_values' expects shape \[N,1,16,16\], found \[256,64\]$/, file);
+    await rejects(openCalibration({ inputs: [VIT_DIGITS], data: file }), /^digits\.npy: input 'pixel_values' expects shape \[N,1,16,16\], found \[256,64\]$/, file);
   });
   test('wrong fixed dimension', async () => {
     const file = await put('wrongdim.npy', encodeNpy('float32', [4, 1, 16, 15], new Float32Array(4 * 16 * 15)));
-    await rejects(openCalibration({ inputs: [vit], data: file }), /wrongdim\.npy: input 'pixel_values' expects shape \[N,1,16,16\], found \[4,1,16,15\]/);
+    await rejects(openCalibration({ inputs: [VIT_DIGITS], data: file }), /wrongdim\.npy: input 'pixel_values' expects shape \[N,1,16,16\], found \[4,1,16,15\]/);
   });
   test('scalar array', async () => {
     const file = await put('scalar.npy', encodeNpy('float32', [], [2.5]));
@@ -219,7 +180,7 @@ describe('npy: errors', () => {
     v[3 * 256 + 5 * 16 + 7] = NaN;
     v[4 * 256] = Infinity;
     const file = await put('nan.npy', encodeNpy('float32', [6, 1, 16, 16], v));
-    const src = await openCalibration({ inputs: [vit], data: file });
+    const src = await openCalibration({ inputs: [VIT_DIGITS], data: file });
     await rejects(collect(src, 2), /^nan\.npy: input 'pixel_values' has NaN at sample 3, element \[0,5,7\] \(first bad value\); calibration data must be finite$/, file);
     const inf = await put('inf.npy', encodeNpy('float64', [2, 2], [1, 2, -Infinity, 0]));
     await rejects(collect(await openCalibration({ inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 2] }], data: inf }), 2), /inf\.npy: input 'x' has -Inf at sample 1, element \[0\]/);
@@ -263,7 +224,7 @@ describe('npy: errors', () => {
   });
   test('Fortran-ordered arrays over 1 GiB are refused with a clear message', async () => {
     const header = npyHeaderBytes('float32', [16384, 32768], { fortranOrder: true });
-    const file = join(dir, 'huge_fortran.npy');
+    const file = join(tmp.path, 'huge_fortran.npy');
     const fh = await open(file, 'w');
     await fh.write(header);
     await fh.truncate(header.length + 4 * (1 << 14) * (1 << 15)); // sparse: 2 GiB of zeros
@@ -277,7 +238,7 @@ describe('npy: errors', () => {
     const rows = 2048;
     const cols = 1 << 18; // 1 MiB rows of float32
     const header = npyHeaderBytes('float32', [rows, cols]);
-    const file = join(dir, 'huge_c.npy');
+    const file = join(tmp.path, 'huge_c.npy');
     const fh = await open(file, 'w');
     await fh.write(header);
     await fh.truncate(header.length + rows * cols * 4);
@@ -406,7 +367,7 @@ describe('npy: batching, subsets, checksum, cancellation', () => {
 describe('npy: fixture files (written by numpy)', () => {
   const exists = (p: string) => access(p).then(() => true, () => false);
   test('npy_variants/expected.json: every variant reads as numpy wrote it', async () => {
-    const vd = join(FIXTURES, 'npy_variants');
+    const vd = join(DATA, 'npy_variants');
     assert.ok(await exists(join(vd, 'expected.json')), 'fixture npy_variants/expected.json is missing (run test/fixtures/generate.py)');
     type Variant = { dtype: string; shape: number[]; fortran_order: boolean; first_values_c_order: (number | boolean)[] };
     const expected = JSON.parse(await readFile(join(vd, 'expected.json'), 'utf8')) as Record<string, Partial<Variant> & { members?: Record<string, Variant> }>;
@@ -439,18 +400,17 @@ describe('npy: fixture files (written by numpy)', () => {
     assert.ok(checked >= 15, `checked ${checked} arrays`);
   });
   test('digits_x.npy feeds vit_tiny; bad_shape, has_nan and labels_wrong_count fail clearly', async () => {
-    const vit: InputSpec = { name: 'pixel_values', dtype: 'float32', shape: ['batch', 1, 16, 16] };
-    const labels = join(FIXTURES, 'digits_labels.npy');
-    const src = await openCalibration({ inputs: [vit], data: join(FIXTURES, 'digits_x.npy'), labels });
+    const labels = join(DATA, 'digits_labels.npy');
+    const src = await openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'digits_x.npy'), labels });
     assert.equal(src.samples, 256);
     assert.equal(src.info.labels!.classes, 10);
     const b = await collect(src, 100);
     assert.deepEqual(b.map((x) => x.size), [100, 100, 56]);
     const px = values(b, 'pixel_values');
     assert.ok(px.every((v) => v >= 0 && v <= 1));
-    await rejects(openCalibration({ inputs: [vit], data: join(FIXTURES, 'bad_shape.npy') }), /^bad_shape\.npy: input 'pixel_values' expects shape \[N,1,16,16\], found \[16,16,16\]$/);
-    const nan = await openCalibration({ inputs: [vit], data: join(FIXTURES, 'has_nan.npy') });
+    await rejects(openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'bad_shape.npy') }), /^bad_shape\.npy: input 'pixel_values' expects shape \[N,1,16,16\], found \[16,16,16\]$/);
+    const nan = await openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'has_nan.npy') });
     await rejects(collect(nan, 4), /^has_nan\.npy: input 'pixel_values' has NaN at sample 3, element \[0,5,7\]/);
-    await rejects(openCalibration({ inputs: [vit], data: join(FIXTURES, 'digits_x.npy'), labels: join(FIXTURES, 'labels_wrong_count.npy') }), /labels_wrong_count\.npy has 255 labels but digits_x\.npy has 256 samples/);
+    await rejects(openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'digits_x.npy'), labels: join(DATA, 'labels_wrong_count.npy') }), /labels_wrong_count\.npy has 255 labels but digits_x\.npy has 256 samples/);
   });
 });

@@ -1,57 +1,20 @@
-import { readFileSync } from 'node:fs';
 // .npz archives (stored and deflated; written by numpy and by a small zip writer here) and
 // folders of <input>.npy files.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import {
-  openCalibration, encodeNpy, CalibrationError,
-  type InputSpec, type CalibrationSource, type CalibrationBatch,
+  openCalibration, encodeNpy,
+  type InputSpec,
 } from '../../src/engine/calibration/index';
+import { BERT, DATA, FIXTURES, VIT_DIGITS, collect, rejects, useTempDir, values } from '../helpers/calibration';
 
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'data');
-
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'blocklens-npz-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function put(name: string, bytes: Uint8Array): Promise<string> {
-  const p = join(dir, name);
-  await writeFile(p, bytes);
-  return p;
-}
-
-async function collect(src: CalibrationSource, batchSize: number, signal?: AbortSignal): Promise<CalibrationBatch[]> {
-  const out: CalibrationBatch[] = [];
-  for await (const b of src.batches(batchSize, signal)) out.push(b);
-  return out;
-}
-
-function values(batches: CalibrationBatch[], input: string): number[] {
-  const out: number[] = [];
-  for (const b of batches) for (const v of b.feeds[input].data) out.push(Number(v));
-  return out;
-}
-
-async function rejects(p: Promise<unknown>, pattern: RegExp, file?: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CalibrationError, `expected CalibrationError, got ${(e as Error)?.stack ?? e}`);
-    assert.match(e.message, pattern);
-    if (file !== undefined) assert.equal(e.file, file);
-    return;
-  }
-  assert.fail(`expected a CalibrationError matching ${pattern}`);
-}
+const tmp = useTempDir('blocklens-npz-');
+const { put } = tmp;
 
 /** A minimal zip writer (no zip64): stored or raw-deflate entries. */
 function zip(entries: { name: string; data: Uint8Array; deflate: boolean }[]): Uint8Array {
@@ -100,11 +63,6 @@ function zip(entries: { name: string; data: Uint8Array; deflate: boolean }[]): U
   eocd.writeUInt32LE(offset, 16);
   return Buffer.concat([...parts, cdBytes, eocd]);
 }
-
-const BERT: InputSpec[] = [
-  { name: 'input_ids', dtype: 'int64', shape: ['batch', 'sequence'] },
-  { name: 'attention_mask', dtype: 'int64', shape: ['batch', 'sequence'] },
-];
 
 describe('npz written by numpy (np.savez / np.savez_compressed, ZIP64 extra fields)', () => {
   // np.savez(f, input_ids=arange(12).reshape(3,4), attention_mask=ones((3,4)), labels=[2,0,1]); int64
@@ -220,7 +178,7 @@ describe('npz written here: stored and deflated, subsets, Fortran members', () =
   });
 
   test('abort during a deflated stream', async () => {
-    const file = join(dir, 'mine_true.npz');
+    const file = join(tmp.path, 'mine_true.npz');
     const src = await openCalibration({ inputs: specs, data: file });
     const ac = new AbortController();
     let n = 0;
@@ -239,7 +197,7 @@ describe('npz written here: stored and deflated, subsets, Fortran members', () =
 
 describe('folder of <input>.npy files', () => {
   test('one file per input; labels.npy beside them is used as labels', async () => {
-    const d = join(dir, 'folder');
+    const d = join(tmp.path, 'folder');
     await mkdir(d);
     await writeFile(join(d, 'input_ids.npy'), encodeNpy('int64', [4, 2], [1, 2, 3, 4, 5, 6, 7, 8]));
     await writeFile(join(d, 'attention_mask.npy'), encodeNpy('int64', [4, 2], [1, 1, 1, 0, 1, 1, 1, 1]));
@@ -253,13 +211,13 @@ describe('folder of <input>.npy files', () => {
     assert.deepEqual(b.flatMap((x) => [...x.labels!]), [1, 0, 1, 0]);
   });
   test('a missing input file is named', async () => {
-    const d = join(dir, 'folder2');
+    const d = join(tmp.path, 'folder2');
     await mkdir(d);
     await writeFile(join(d, 'input_ids.npy'), encodeNpy('int64', [4, 2], [1, 2, 3, 4, 5, 6, 7, 8]));
     await rejects(openCalibration({ inputs: BERT, data: d }), /^folder folder2 has no array for input 'attention_mask' \(it has: input_ids\); add attention_mask\.npy$/, d);
   });
   test('an empty folder is refused', async () => {
-    const d = join(dir, 'empty');
+    const d = join(tmp.path, 'empty');
     await mkdir(d);
     await rejects(openCalibration({ inputs: BERT, data: d }), /empty: folder has neither <input>\.npy files nor images/, d);
   });
@@ -267,9 +225,9 @@ describe('folder of <input>.npy files', () => {
 
 describe('npz fixtures', () => {
   test('bert_tokens.npz (np.savez, stored, ZIP64) with bert_labels.npy', async () => {
-    const src = await openCalibration({ inputs: BERT, data: join(FIXTURES, 'bert_tokens.npz'), labels: join(FIXTURES, 'bert_labels.npy') });
+    const src = await openCalibration({ inputs: BERT, data: join(DATA, 'bert_tokens.npz'), labels: join(DATA, 'bert_labels.npy') });
     assert.equal(src.samples, 256);
-    const seq = JSON.parse(readFileSync(join(FIXTURES, '..', 'manifest.json'), 'utf8')).models.bert_tiny.train_seq_len;
+    const seq = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')).models.bert_tiny.train_seq_len;
     assert.ok(Number.isInteger(seq) && seq > 1);
     assert.deepEqual(src.info.inputs.map((i) => i.shape), [[256, seq], [256, seq]]);
     assert.equal(src.info.labels!.classes, 4);
@@ -282,9 +240,8 @@ describe('npz fixtures', () => {
     for (let i = 0; i < ids.length; i++) if (mask[i] === 0) assert.equal(ids[i], 0, 'padding is id 0');
   });
   test('digits.npz (np.savez_compressed, deflated) matches digits_x.npy', async () => {
-    const vit: InputSpec = { name: 'pixel_values', dtype: 'float32', shape: ['batch', 1, 16, 16] };
-    const a = await openCalibration({ inputs: [vit], data: join(FIXTURES, 'digits.npz') });
-    const b = await openCalibration({ inputs: [vit], data: join(FIXTURES, 'digits_x.npy') });
+    const a = await openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'digits.npz') });
+    const b = await openCalibration({ inputs: [VIT_DIGITS], data: join(DATA, 'digits_x.npy') });
     await collect(a, 50);
     await collect(b, 64);
     assert.equal(a.samples, 256);

@@ -1,49 +1,18 @@
 // Synthetic calibration data, the opener's dispatch, and the PRNG.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
-  openCalibration, CalibrationError, halfToFloat, SYNTHETIC_DEFAULT_SAMPLES,
-  type InputSpec, type CalibrationSource, type CalibrationBatch,
+  openCalibration, halfToFloat, SYNTHETIC_DEFAULT_SAMPLES,
+  type InputSpec,
 } from '../../src/engine/calibration/index';
-import { Rng, permutation, sortedSubset } from '../../src/engine/calibration/rng';
+import { Rng, seededPermutation, sortedSubset } from '../../src/engine/random';
+import { MODELS, collect, rejects, useTempDir, values } from '../helpers/calibration';
 
-const MODELS = join(import.meta.dirname, '..', 'fixtures', 'models');
-
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'blocklens-syn-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function collect(src: CalibrationSource, batchSize: number, signal?: AbortSignal): Promise<CalibrationBatch[]> {
-  const out: CalibrationBatch[] = [];
-  for await (const b of src.batches(batchSize, signal)) out.push(b);
-  return out;
-}
-
-function all(batches: CalibrationBatch[], input: string): number[] {
-  const out: number[] = [];
-  for (const b of batches) for (const v of b.feeds[input].data) out.push(Number(v));
-  return out;
-}
-
-async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CalibrationError, `expected CalibrationError, got ${(e as Error)?.stack ?? e}`);
-    assert.match(e.message, pattern);
-    return;
-  }
-  assert.fail(`expected a CalibrationError matching ${pattern}`);
-}
+const tmp = useTempDir('blocklens-syn-');
 
 const BERT: InputSpec[] = [
   { name: 'input_ids', dtype: 'int64', shape: ['batch', 'sequence'] },
@@ -88,20 +57,20 @@ describe('synthetic data', () => {
     assert.deepEqual(b[0].feeds.input_ids.dims, [16, 12]);
     assert.ok(b[0].feeds.input_ids.data instanceof BigInt64Array);
     assert.ok(b[0].feeds.position_ids.data instanceof Int32Array);
-    const ids = all(b, 'input_ids');
+    const ids = values(b, 'input_ids');
     assert.equal(ids.length, 40 * 12);
     assert.ok(ids.every((v) => Number.isInteger(v) && v >= 0 && v < 37));
     assert.equal(new Set(ids).size, 37, 'all ids of a small vocabulary appear');
-    assert.ok(all(b, 'attention_mask').every((v) => v === 1));
-    assert.ok(all(b, 'token_type_ids').every((v) => v === 0));
-    assert.deepEqual(all(b, 'position_ids').slice(0, 24), [...Array(12).keys(), ...Array(12).keys()]);
+    assert.ok(values(b, 'attention_mask').every((v) => v === 1));
+    assert.ok(values(b, 'token_type_ids').every((v) => v === 0));
+    assert.deepEqual(values(b, 'position_ids').slice(0, 24), [...Array(12).keys(), ...Array(12).keys()]);
     assert.deepEqual(src.info.inputs.map((i) => i.fill), ['uniform token ids in [0,37)', 'ones', 'zeros', 'positions 0..T-1']);
     assert.deepEqual(src.info.inputs.map((i) => i.shape), [[40, 12], [40, 12], [40, 12], [40, 12]]);
   });
 
   test('no vocabulary hint: ids in [0,100) and a note saying so', async () => {
     const src = await openCalibration({ inputs: BERT.slice(0, 1), samples: 20 });
-    const ids = all(await collect(src, 20), 'input_ids');
+    const ids = values(await collect(src, 20), 'input_ids');
     assert.ok(ids.every((v) => v >= 0 && v < 100));
     assert.ok(ids.some((v) => v >= 50));
     assert.match(src.info.note!, /No vocabulary size is known for 'input_ids', so its token ids are drawn from \[0, 100\)/);
@@ -121,7 +90,7 @@ describe('synthetic data', () => {
       seed: 11,
     });
     const b = await collect(src, 128);
-    const x = all(b, 'x');
+    const x = values(b, 'x');
     const mean = x.reduce((s, v) => s + v, 0) / x.length;
     const sd = Math.sqrt(x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length);
     assert.ok(Math.abs(mean) < 0.02, `mean ${mean}`);
@@ -129,11 +98,11 @@ describe('synthetic data', () => {
     const within1 = x.filter((v) => Math.abs(v) < 1).length / x.length;
     assert.ok(Math.abs(within1 - 0.6827) < 0.01, `P(|x|<1) = ${within1}`);
     assert.ok(b[0].feeds.h.data instanceof Uint16Array);
-    const h = all(b, 'h').map(halfToFloat);
+    const h = values(b, 'h').map(halfToFloat);
     assert.ok(h.every(Number.isFinite) && h.some((v) => v < 0) && h.some((v) => v > 0));
-    assert.ok(all(b, 'flag').every((v) => v === 1));
+    assert.ok(values(b, 'flag').every((v) => v === 1));
     assert.ok(b[0].feeds.flag.data instanceof Uint8Array);
-    assert.ok(all(b, 'float_mask').every((v) => v === 1));
+    assert.ok(values(b, 'float_mask').every((v) => v === 1));
     assert.deepEqual(b[0].feeds.d.dims, [128]);
     assert.ok(b[0].feeds.d.data instanceof Float64Array);
   });
@@ -210,10 +179,10 @@ describe('synthetic data', () => {
 
 describe('opening: dispatch by path', () => {
   test('unknown extension, missing path', async () => {
-    const f = join(dir, 'data.csv');
+    const f = join(tmp.path, 'data.csv');
     await writeFile(f, '1,2,3\n');
     await rejects(openCalibration({ inputs: VIT, data: f }), /data\.csv: unsupported calibration data; give \.npy, \.npz, a folder of <input>\.npy files, an image folder, \.jsonl or \.txt/);
-    await rejects(openCalibration({ inputs: VIT, data: join(dir, 'nothing') }), /nothing: file not found/);
+    await rejects(openCalibration({ inputs: VIT, data: join(tmp.path, 'nothing') }), /nothing: file not found/);
   });
 });
 
@@ -231,10 +200,10 @@ describe('rng', () => {
     assert.ok(counts.every((k) => Math.abs(k - 10000) < 400), `counts ${counts}`);
     const u = Array.from({ length: 10000 }, () => r.next());
     assert.ok(u.every((v) => v >= 0 && v < 1));
-    const p = permutation(50, 3);
+    const p = seededPermutation(50, 3);
     assert.deepEqual([...p].sort((x, y) => x - y), [...Array(50).keys()]);
-    assert.deepEqual(permutation(50, 3), p);
-    assert.notDeepEqual(permutation(50, 4), p);
+    assert.deepEqual(seededPermutation(50, 3), p);
+    assert.notDeepEqual(seededPermutation(50, 4), p);
     const s = sortedSubset(100, 10, 5);
     assert.equal(new Set(s).size, 10);
     assert.deepEqual([...s].sort((x, y) => x - y), s);

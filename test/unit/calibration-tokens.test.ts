@@ -1,38 +1,20 @@
 // Token data: .jsonl of token ids (padding, truncation, masks, labels) and text tokenized with
 // tokenizer.json (plain .txt and {"text": ...} lines).
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, readFile, mkdir, copyFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile, readFile, mkdir, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  openCalibration, CalibrationError, encodeNpy,
-  type InputSpec, type CalibrationSource, type CalibrationBatch,
+  openCalibration, encodeNpy,
+  type InputSpec, type CalibrationBatch,
 } from '../../src/engine/calibration/index';
+import { BERT, DATA, collect, rejects, useTempDir } from '../helpers/calibration';
 
-const DATA = join(import.meta.dirname, '..', 'fixtures', 'data');
 const TOKENIZER = join(DATA, 'bert_tokenizer', 'tokenizer.json');
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'blocklens-tok-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function put(name: string, text: string): Promise<string> {
-  const p = join(dir, name);
-  await writeFile(p, text);
-  return p;
-}
-
-async function collect(src: CalibrationSource, batchSize: number, signal?: AbortSignal): Promise<CalibrationBatch[]> {
-  const out: CalibrationBatch[] = [];
-  for await (const b of src.batches(batchSize, signal)) out.push(b);
-  return out;
-}
+const tmp = useTempDir('blocklens-tok-');
+const { put } = tmp;
 
 /** Rows of one input over all batches. */
 function rows(batches: CalibrationBatch[], input: string): number[][] {
@@ -45,22 +27,6 @@ function rows(batches: CalibrationBatch[], input: string): number[][] {
   return out;
 }
 
-async function rejects(p: Promise<unknown>, pattern: RegExp, file?: string): Promise<CalibrationError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CalibrationError, `expected CalibrationError, got ${(e as Error)?.stack ?? e}`);
-    assert.match(e.message, pattern);
-    if (file !== undefined) assert.equal(e.file, file);
-    return e;
-  }
-  assert.fail(`expected a CalibrationError matching ${pattern}`);
-}
-
-const BERT: InputSpec[] = [
-  { name: 'input_ids', dtype: 'int64', shape: ['batch', 'sequence'] },
-  { name: 'attention_mask', dtype: 'int64', shape: ['batch', 'sequence'] },
-];
 const BERT8: InputSpec[] = [
   { name: 'input_ids', dtype: 'int64', shape: ['batch', 8] },
   { name: 'attention_mask', dtype: 'int64', shape: ['batch', 8] },
@@ -154,7 +120,7 @@ describe('jsonl token ids', () => {
     const notObj = await put('notobj.jsonl', '[1, 2, 3]\n');
     await rejects(openCalibration({ inputs: BERT8, data: notObj }), /notobj\.jsonl line 1: expected a JSON object/);
     await rejects(openCalibration({ inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 3, 4, 4] }], data: file }), /ids\.jsonl: token data feeds inputs of shape \[N,seq\]; input 'x' expects shape \[N,3,4,4\]/);
-    await rejects(openCalibration({ inputs: BERT8, data: join(dir, 'missing.jsonl') }), /missing\.jsonl: file not found/);
+    await rejects(openCalibration({ inputs: BERT8, data: join(tmp.path, 'missing.jsonl') }), /missing\.jsonl: file not found/);
   });
 
   test('lines that give ids and also keep their text need no tokenizer', async () => {
@@ -165,12 +131,12 @@ describe('jsonl token ids', () => {
   });
 
   test('labels from a .npy file; count must match', async () => {
-    const lab = join(dir, 'tok_labels.npy');
+    const lab = join(tmp.path, 'tok_labels.npy');
     await writeFile(lab, encodeNpy('int64', [3], [0, 1, 0]));
     const plain = await put('plain.jsonl', '{"input_ids": [2]}\n{"input_ids": [3]}\n{"input_ids": [4]}\n');
     const src = await openCalibration({ inputs: BERT8, data: plain, labels: lab });
     assert.deepEqual((await collect(src, 3))[0].labels, Int32Array.from([0, 1, 0]));
-    const lab2 = join(dir, 'tok_labels2.npy');
+    const lab2 = join(tmp.path, 'tok_labels2.npy');
     await writeFile(lab2, encodeNpy('int64', [2], [0, 1]));
     await rejects(openCalibration({ inputs: BERT8, data: plain, labels: lab2 }), /^tok_labels2\.npy has 2 labels but plain\.jsonl has 3 samples/, lab2);
   });
@@ -222,7 +188,7 @@ describe('text with tokenizer.json', () => {
   });
 
   test('tokenizer.json found beside the model; {"text": ...} lines in jsonl', async () => {
-    const modelDir = join(dir, 'model');
+    const modelDir = join(tmp.path, 'model');
     await mkdir(modelDir);
     await copyFile(TOKENIZER, join(modelDir, 'tokenizer.json'));
     const lines = (await readFile(join(DATA, 'bert_text.txt'), 'utf8')).split('\n').filter((l) => l.trim());
@@ -238,13 +204,13 @@ describe('text with tokenizer.json', () => {
   test('text without a tokenizer is a clear error', async () => {
     const txt = await put('lonely.txt', 'hello world\n');
     await rejects(
-      openCalibration({ inputs: BERT, data: txt, modelPath: join(dir, 'nomodel', 'm.onnx') }),
+      openCalibration({ inputs: BERT, data: txt, modelPath: join(tmp.path, 'nomodel', 'm.onnx') }),
       /lonely\.txt: text needs a tokenizer\.json to turn into token ids; none found \(looked for .*nomodel\/tokenizer\.json and beside the data\); give one with the tokenizer option/,
       txt,
     );
     const jl = await put('lonely.jsonl', '{"text": "hello"}\n');
     await rejects(openCalibration({ inputs: BERT, data: jl }), /lonely\.jsonl: text needs a tokenizer\.json/);
-    await rejects(openCalibration({ inputs: BERT, data: txt, tokenizer: join(dir, 'nope.json') }), /nope\.json: tokenizer file not found/);
+    await rejects(openCalibration({ inputs: BERT, data: txt, tokenizer: join(tmp.path, 'nope.json') }), /nope\.json: tokenizer file not found/);
     const badTok = await put('badtok.json', '{"not": "a tokenizer"');
     await rejects(openCalibration({ inputs: BERT, data: txt, tokenizer: badTok }), /badtok\.json: not a readable tokenizer\.json/);
   });
@@ -252,7 +218,7 @@ describe('text with tokenizer.json', () => {
   test('pad id comes from tokenizer.json "padding"', async () => {
     const tok = JSON.parse(await readFile(TOKENIZER, 'utf8'));
     tok.padding = { pad_id: 4, pad_token: '[MASK]' };
-    const tdir = join(dir, 'padtok');
+    const tdir = join(tmp.path, 'padtok');
     await mkdir(tdir);
     await writeFile(join(tdir, 'tokenizer.json'), JSON.stringify(tok));
     const txt = await put('short.txt', 'a\n');

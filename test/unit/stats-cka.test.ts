@@ -4,18 +4,7 @@ import {
   biasedCkaMatrix, centerColumns, chooseCkaMethod, ckaFlops, hsic1, linearCka, unbiasedBatches, unbiasedCkaMatrix,
 } from '../../src/engine/stats/cka.js';
 import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
-import { Rng } from '../../src/engine/stats/rng.js';
-
-function randn(rows: number, cols: number, seed: number): Float64Array {
-  const rng = new Rng(seed);
-  const out = new Float64Array(rows * cols);
-  for (let i = 0; i < out.length; i++) {
-    const u = 1 - rng.next();
-    const v = rng.next();
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  return out;
-}
+import { close, randn } from '../helpers/stats.js';
 
 /** Y = X·W for X n×a, W a×b. */
 function mul(x: Float64Array, n: number, a: number, w: Float64Array, b: number): Float64Array {
@@ -44,11 +33,6 @@ function orthogonal(d: number, seed: number): Float64Array {
     for (let i = 0; i < d; i++) q[i * d + j] = v[i] / nrm;
   }
   return q;
-}
-
-function close(actual: number | null, expected: number, tol: number, msg?: string): void {
-  assert.ok(actual !== null, `${msg ?? ''} expected ${expected}, got null`);
-  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${msg ?? ''} expected ${expected}, got ${actual}`);
 }
 
 /** Naive biased linear CKA: centre, feature-space products with plain loops. */

@@ -7,27 +7,12 @@ import {
 } from '../../src/engine/stats/dr.js';
 import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
 import { computeMetrics } from '../../src/engine/stats/metrics.js';
-import { Rng } from '../../src/engine/stats/rng.js';
+import { close, randn } from '../helpers/stats.js';
 import { RepresentationStore } from '../../src/engine/stats/store.js';
 
-function randn(rows: number, cols: number, seed: number): Float64Array {
-  const rng = new Rng(seed);
-  const out = new Float64Array(rows * cols);
-  for (let i = 0; i < out.length; i++) {
-    const u = 1 - rng.next();
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
-  }
-  return out;
-}
-
-function close(actual: number | null | undefined, expected: number, tol: number, msg?: string): void {
-  assert.ok(typeof actual === 'number', `${msg ?? ''} expected ${expected}, got ${actual}`);
-  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${msg ?? ''} expected ${expected}, got ${actual}`);
-}
-
-async function curve(x: Float64Array, n: number, d: number, method: 'gram' | 'feature' = 'feature', seed = 1) {
-  const perms = drPermutations(d, 5, seed);
-  return drCkaCurve(centerColumns(x, n, d), perms, { fractions: [...DEFAULT_DR_FRACTIONS], seeds: 5, seed, delta: 0.9, matmul: mm, method });
+async function curve(x: Float64Array, n: number, d: number, method: 'gram' | 'feature' = 'feature', seed = 1, seeds = 5) {
+  const perms = drPermutations(d, seeds, seed);
+  return drCkaCurve(centerColumns(x, n, d), perms, { fractions: [...DEFAULT_DR_FRACTIONS], seeds, seed, delta: 0.9, matmul: mm, method });
 }
 
 test('subset sizes: floor(f·d) with at least one neuron, robust to f·d rounding', () => {
@@ -78,9 +63,11 @@ test('DR is low when only 10% of neurons carry signal and high when the signal i
     for (let r = 0; r < 3; r++) s += z[i * 3 + r] * w[r * d + k];
     spread[i * d + k] = s;
   }
-  const c = (await curve(conc, n, d)).info;
-  const s = (await curve(spread, n, d)).info;
-  // Observed: spread 0.8 (f = 0.2 suffices), concentrated 0.1 (needs f = 0.9).
+  // 10 subset seeds, not the default 5: with 5, about 1 permutation seed in 15 draws 70% subsets
+  // that happen to hold 8–10 of the 10 signal neurons, and the concentrated DR comes out 0.3.
+  const c = (await curve(conc, n, d, 'feature', 1, 10)).info;
+  const s = (await curve(spread, n, d, 'feature', 1, 10)).info;
+  // Observed: spread 0.8 (f = 0.2 suffices), concentrated 0.2 (needs f = 0.8).
   assert.ok((s.value as number) >= 0.7, `spread DR ${s.value}`);
   assert.ok((c.value as number) <= 0.2, `concentrated DR ${c.value}`);
   assert.ok((s.mean[3] as number) > 0.8, `spread at f = 0.1: ${s.mean[3]}`);

@@ -4,23 +4,8 @@ import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
 import { unbiasedBatches } from '../../src/engine/stats/cka.js';
 import type { MatmulBackend } from '../../src/engine/linalg/index.js';
 import { computeMetrics, msrs, sigmoid } from '../../src/engine/stats/metrics.js';
-import { Rng } from '../../src/engine/stats/rng.js';
+import { close, randn } from '../helpers/stats.js';
 import { RepresentationStore } from '../../src/engine/stats/store.js';
-
-function randn(rows: number, cols: number, seed: number): Float64Array {
-  const rng = new Rng(seed);
-  const out = new Float64Array(rows * cols);
-  for (let i = 0; i < out.length; i++) {
-    const u = 1 - rng.next();
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
-  }
-  return out;
-}
-
-function close(actual: number | null | undefined, expected: number, tol: number, msg?: string): void {
-  assert.ok(typeof actual === 'number', `${msg ?? ''} expected ${expected}, got ${actual}`);
-  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${msg ?? ''} expected ${expected}, got ${actual}`);
-}
 
 /** A chain of L blocks: h_b = h_{b−1} + scale_b·noise; stored as float32 (values are float32-exact here). */
 function chain(L: number, n: number, d: number, scales: number[], seed: number): { store: RepresentationStore; reps: Float32Array[]; input: Float32Array } {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RepresentationStore } from '../../src/engine/stats/store.js';
-import { Rng, deriveSeed, randperm, seededPermutation, hashUniform } from '../../src/engine/stats/rng.js';
+import { Rng, deriveSeed, randperm, seededPermutation, hashUniform } from '../../src/engine/random.js';
 
 /** Rows whose first value encodes the row index t (as t·scale), width d. */
 function rows(start: number, count: number, d: number, scale: number): Float32Array {

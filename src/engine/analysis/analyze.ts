@@ -10,26 +10,14 @@ import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../linalg/index.j
 import { checkExternalData, countParameters, loadModelFile, type LoadedModel } from '../onnx/model-file.js';
 import { opsetVersion } from '../onnx/builder.js';
 import type { ModelProto } from '../onnx/types.js';
-import { SCHEMA_VERSION, type AnalysisReport, type ModelAccuracy, type PoolingRequest } from '../report/schema.js';
+import { SCHEMA_VERSION, type AnalysisReport, type ModelAccuracy } from '../report/schema.js';
 import { computeMetrics, RepresentationStore } from '../stats/index.js';
 import { openModelSession, type SessionSettings } from './session.js';
 import { TOOL_VERSION } from '../version.js';
+import type { AnalyzeRequest } from '../../protocol/analyze-request.js';
 
-export interface AnalyzeOptions extends SessionSettings {
-  model: string;
-  data?: string;
-  labels?: string;
-  samples?: number;
-  batch?: number;
-  seed?: number;
-  pooling?: PoolingRequest;
-  blocks?: string[];
-  blockInput?: string;
-  drBlock?: number;
-  delta?: number;
-  seqLen?: number;
-  imageSize?: number;
-  tokenizer?: string;
+/** What to analyse (the protocol's request) plus what only an in-process caller can pass. */
+export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization'> {
   image?: OpenOptions['image'];
   /** Largest number of representation rows kept per block (tokens pooling subsamples beyond it). */
   maxRows?: number;

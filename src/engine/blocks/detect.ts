@@ -110,10 +110,12 @@ export function nodeScope(node: NodeProto): string[] {
   return tokens;
 }
 
-function tokenize(text: string): ScopeToken {
+function tokenize(text: string, siblings: Set<string>): ScopeToken {
   if (/^\d+$/.test(text)) return { text, template: '#', index: Number(text) };
   const m = /^(.*?[A-Za-z_])(\d+)$/.exec(text);
   if (m) return { text, template: `${m[1]}#`, index: Number(m[2]) };
+  // Keras names the first of a kind without a suffix: `block`, `block_1`, `block_2`, …
+  if (siblings.has(`${text}_1`)) return { text, template: `${text}_#`, index: 0 };
   return { text, template: text };
 }
 
@@ -124,7 +126,9 @@ interface Family {
 
 function fromScopedNames(index: GraphIndex): { result?: BlockDetection; why?: string } {
   const families = new Map<string, Family>();
-  const scopes: ScopeToken[][] = index.nodes.map((n) => nodeScope(n).map(tokenize));
+  const rawScopes = index.nodes.map(nodeScope);
+  const segments = new Set(rawScopes.flat());
+  const scopes: ScopeToken[][] = rawScopes.map((tokens) => tokens.map((t) => tokenize(t, segments)));
   const nonConst = index.nodes.filter((n) => n.opType !== 'Constant').length || 1;
 
   scopes.forEach((tokens, nodeIdx) => {

@@ -6,7 +6,7 @@ import { BaseSource } from './base';
 import { castData, castProblem, viewAs } from './dtype';
 import { classCount, labelsCountProblem, readLabels, readLabelsFile } from './labels';
 import { swapToLittle, type RowReader, type StoredArray } from './npy';
-import { sortedSubset } from './rng';
+import { sortedSubset } from '../random';
 import { fixedBatchOf, formatModelShape, formatShape, product, shapeProblem, unravel } from './shapes';
 import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions } from './types';
 

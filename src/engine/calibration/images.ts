@@ -17,7 +17,7 @@ import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
 import { floatToHalf } from './dtype';
 import { classCount, labelsCountProblem, readLabelsFile } from './labels';
-import { permutation } from './rng';
+import { seededPermutation } from '../random';
 import { fixedBatchOf, formatModelShape } from './shapes';
 import { DEFAULT_IMAGE_SIZE } from './synthetic';
 import { abortError, CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type ImageOptions, type InputSpec, type OpenOptions } from './types';
@@ -291,7 +291,7 @@ export class ImageSource extends BaseSource {
       throw new CalibrationError(dir, `${name} has ${total} images but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
     }
     const want = opts.samples ?? Math.min(total, opts.maxSamples ?? total);
-    const order = permutation(total, seed);
+    const order = Array.from(seededPermutation(total, seed));
     const concurrency = Math.max(1, Math.floor(img.concurrency ?? DEFAULT_CONCURRENCY));
     const good: number[] = [];
     const bad: { file: string; why: string }[] = [];
@@ -321,7 +321,7 @@ export class ImageSource extends BaseSource {
       if (!img.skipBad) {
         throw new CalibrationError(
           dir,
-          `${name}: ${bad.length} unreadable image${bad.length === 1 ? '' : 's'}${bad.length > MAX_LISTED_BAD ? `, first ${MAX_LISTED_BAD}` : ''}: ${list}. Fix or remove them, or set image.skipBad to skip them`,
+          `${name}: ${bad.length} unreadable image${bad.length === 1 ? '' : 's'}${bad.length > MAX_LISTED_BAD ? `, first ${MAX_LISTED_BAD}` : ''}: ${list}. Fix or remove them, or skip them (--skip-bad-images in the CLI, image.skipBad in the API)`,
         );
       }
       notes.push(`Skipped ${bad.length} unreadable image${bad.length === 1 ? '' : 's'}: ${list}.`);

@@ -3,7 +3,7 @@
 import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
 import { allocate, floatToHalf, isFloat } from './dtype';
-import { Rng } from './rng';
+import { Rng } from '../random';
 import { fixedBatchOf, isSymbolic, product, roleOf } from './shapes';
 import { CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type InputSpec, type OpenOptions } from './types';
 

@@ -11,7 +11,7 @@ import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
 import { allocate, floatToHalf, isFloat } from './dtype';
 import { classCount, labelsCountProblem, readLabelsFile } from './labels';
-import { sortedSubset } from './rng';
+import { sortedSubset } from '../random';
 import { fixedBatchOf, formatModelShape, roleOf, type InputRole } from './shapes';
 import { DEFAULT_SEQ_LEN } from './synthetic';
 import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions } from './types';

@@ -2,7 +2,7 @@
 // Definitions: DESIGN.md §2. All large products go through a MatmulBackend.
 
 import type { MatmulBackend } from '../linalg/index.js';
-import { seededPermutation } from './rng.js';
+import { seededPermutation } from '../random.js';
 
 export interface Centered {
   /** Column-centred copy, row-major n×d. Constant columns are exactly 0. */

@@ -9,7 +9,7 @@
 import type { DrInfo, ProbeDrInfo } from '../report/schema.js';
 import type { Centered } from './cka.js';
 import type { MatmulBackend } from '../linalg/index.js';
-import { Rng, deriveSeed, randperm, seededPermutation } from './rng.js';
+import { Rng, randperm, seededPermutation } from '../random.js';
 
 export const DEFAULT_DR_FRACTIONS: readonly number[] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
@@ -253,7 +253,7 @@ export async function probeCurve(
   }
 
   // Stratified seeded split.
-  const rng = new Rng(deriveSeed(opts.seed, 'probe-split'));
+  const rng = new Rng(opts.seed, 'probe-split');
   const byClass: number[][] = kept.map(() => []);
   for (let i = 0; i < n; i++) {
     const c = remap[labels[i]];

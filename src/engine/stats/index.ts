@@ -1,4 +1,4 @@
-export * from './rng.js';
+export * from '../random.js';
 export * from './store.js';
 export * from './cka.js';
 export * from './dr.js';

@@ -10,7 +10,7 @@
 // (seed, t) through `hashUniform`, so all streams keep exactly the same rows whatever the order
 // in which blocks are appended. `matrix()` returns the kept rows in their original order.
 
-import { hashUniform } from './rng.js';
+import { hashUniform } from '../random.js';
 
 export type BlockKey = number | 'input';
 

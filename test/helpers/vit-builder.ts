@@ -1,8 +1,8 @@
-// Builds a ViT-small-sized ONNX model (timm naming `/blocks.i/…`, opset 17, random seeded
-// weights) for benchmarks: 224×224 RGB, patch 16, width 384, 6 heads, 12 blocks, MLP 1536.
-// Nothing here is trained; the bench measures cost, not quality.
-import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/engine/onnx/builder';
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../src/engine/onnx/types';
+// Builds ViT-style ONNX models in code (timm naming `/blocks.i/…`, random seeded weights, any
+// opset from 13): the ViT-small-sized one for benchmarks (224×224 RGB, patch 16, width 384,
+// 6 heads, 12 blocks, MLP 1536), small ones for tests of newer opsets. Nothing here is trained.
+import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
+import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/engine/onnx/types';
 
 export interface VitSpec {
   image: number;
@@ -12,6 +12,8 @@ export interface VitSpec {
   layers: number;
   mlp: number;
   classes: number;
+  /** Default-domain opset (13 or newer). */
+  opset?: number;
 }
 
 export const VIT_SMALL: VitSpec = { image: 224, patch: 16, width: 384, heads: 6, layers: 12, mlp: 1536, classes: 1000 };
@@ -105,6 +107,6 @@ export function buildVit(spec: VitSpec = VIT_SMALL, seed = 1): ModelProto {
       inputs: [makeValueInfo('pixel_values', DataType.FLOAT, ['batch', 3, image, image])],
       outputs: [makeValueInfo('logits', DataType.FLOAT, ['batch', spec.classes])],
     }),
-    opset: 17,
+    opset: spec.opset ?? 17,
   });
 }
