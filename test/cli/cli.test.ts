@@ -137,6 +137,12 @@ describe('blocklens CLI', () => {
     });
   });
 
+  it('tokens pooling across blocks of different resolution is refused with advice', () => {
+    const r = run('analyze', fixture(manifest.models.resnet_tiny!.file), '--pooling', 'tokens', '--samples', '8', '--quiet');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /resnet_tiny\.onnx: tokens pooling needs the same number of positions .* use --pooling gap/);
+  });
+
   it('usage errors exit 2', () => {
     assert.equal(run().code, 2);
     assert.equal(run('frobnicate', 'x.onnx').code, 2);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { detectBlocks, type BlockDetection } from '../blocks/detect.js';
 import { GraphIndex } from '../blocks/graph-index.js';
-import { choosePooling, exposeTensors, instrumentModel, type PoolTarget } from '../blocks/instrument.js';
+import { choosePooling, exposeTensors, instrumentModel, type PoolingChoice, type PoolTarget } from '../blocks/instrument.js';
 import { openCalibration, type CalibrationBatch, type CalibrationHints, type InputSpec, type OpenOptions, type OrtDtype } from '../calibration/index.js';
 import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../linalg/index.js';
 import { checkExternalData, countParameters, loadModelFile, type LoadedModel } from '../onnx/model-file.js';
@@ -170,7 +170,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
 
     let session: Awaited<ReturnType<typeof openModelSession>> | undefined;
     disposers.push(async () => session?.dispose());
-    let pooling: { used: import('../report/schema.js').Pooling; reason: string } | undefined;
+    let pooling: PoolingChoice | undefined;
     const store = new RepresentationStore({ blocks: L, maxRows: opts.maxRows ?? DEFAULT_MAX_ROWS, seed });
     const labels: number[] = [];
     let correct = 0;
@@ -205,6 +205,15 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       forwardMs += performance.now() - tf;
       const mask = maskInput && pooling!.used === 'tokens' ? batch.feeds[maskInput] : undefined;
       let ids: number[] | undefined;
+      if (pooling!.used === 'tokens') {
+        const perSample = targets.map((t) => (result[`blocklens::pooled::${t.key}`]!.dims[0] as number) / batch.size);
+        if (new Set(perSample).size > 1) {
+          throw Object.assign(
+            new Error(`tokens pooling needs the same number of positions in every block, but the blocks have ${[...new Set(perSample)].join(', ')} per sample; use --pooling gap or mean`),
+            { file: opts.model },
+          );
+        }
+      }
       for (const t of targets) {
         const out = result[`blocklens::pooled::${t.key}`]!;
         const dims = out.dims as readonly number[];
