@@ -7,6 +7,7 @@ import { castData, castProblem, viewAs } from './dtype';
 import { classCount, labelsCountProblem, readLabels, readLabelsFile } from './labels';
 import { swapToLittle, type RowReader, type StoredArray } from './npy';
 import { sortedSubset } from '../random';
+import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape, formatShape, product, shapeProblem, unravel } from './shapes';
 import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions } from './types';
 
@@ -101,24 +102,8 @@ export async function openArraySource(
   }
 
   // Sample count and selection
-  let samples = total;
-  if (opts.samples !== undefined) {
-    if (!Number.isInteger(opts.samples) || opts.samples < 1) throw new CalibrationError(path, `samples must be a positive integer, got ${opts.samples}`);
-    if (opts.samples > total) {
-      throw new CalibrationError(path, `${name} has ${total} samples but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
-    }
-    samples = opts.samples;
-  } else if (opts.maxSamples !== undefined && total > opts.maxSamples) {
-    samples = opts.maxSamples;
-    notes.push(`Used ${samples} of the ${total} samples (the default cap); pass a sample count to use more.`);
-  }
-  const fixed = fixedBatchOf(inputs);
-  if (fixed !== undefined && samples % fixed !== 0) {
-    const kept = samples - (samples % fixed);
-    if (kept === 0) throw new CalibrationError(path, `the model fixes its batch dimension to ${fixed} but ${name} has only ${samples} samples`);
-    notes.push(`The model fixes its batch dimension to ${fixed}, so samples were rounded down from ${samples} to ${kept}.`);
-    samples = kept;
-  }
+  const count = { path, name, unit: 'samples', total, samples: opts.samples, maxSamples: opts.maxSamples };
+  const samples = roundToFixedBatch(inputs, requestedCount(count, notes), count, notes);
   const seed = opts.seed ?? 0;
   const selection = sortedSubset(total, samples, seed);
 
@@ -151,6 +136,7 @@ export async function openArraySource(
   }
   if (notes.length) info.note = notes.join(' ');
   const src = new ArraySource(info, samples, bindings, selection, labels);
+  const fixed = fixedBatchOf(inputs);
   if (fixed !== undefined) src.fixedBatchSize = fixed;
   return src;
 

@@ -107,7 +107,8 @@ export function halfToFloat(h: number): number {
   return sign * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-function roundHalfEven(x: number): number {
+/** Rounds to the nearest integer, ties to even. */
+export function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
   if (d > 0.5) return f + 1;

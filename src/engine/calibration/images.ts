@@ -15,9 +15,10 @@ import { basename, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
-import { floatToHalf } from './dtype';
+import { floatToHalf, roundHalfEven } from './dtype';
 import { classCount, labelsCountProblem, readLabelsFile } from './labels';
 import { seededPermutation } from '../random';
+import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape } from './shapes';
 import { DEFAULT_IMAGE_SIZE } from './synthetic';
 import { abortError, CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type ImageOptions, type InputSpec, type OpenOptions } from './types';
@@ -130,14 +131,6 @@ interface Plan {
   scale: '0-1' | '0-255';
   mean: number[];
   std: number[];
-}
-
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 /**
@@ -284,13 +277,9 @@ export class ImageSource extends BaseSource {
     // Visit in seeded order, keep the first `want` readable ones.
     const total = all.length;
     const seed = opts.seed ?? 0;
-    if (opts.samples !== undefined && (!Number.isInteger(opts.samples) || opts.samples < 1)) {
-      throw new CalibrationError(dir, `samples must be a positive integer, got ${opts.samples}`);
-    }
-    if (opts.samples !== undefined && opts.samples > total) {
-      throw new CalibrationError(dir, `${name} has ${total} images but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
-    }
-    const want = opts.samples ?? Math.min(total, opts.maxSamples ?? total);
+    const notes: string[] = [];
+    const count = { path: dir, name, unit: 'images', total, samples: opts.samples, maxSamples: opts.maxSamples };
+    const want = requestedCount(count, notes);
     const order = Array.from(seededPermutation(total, seed));
     const concurrency = Math.max(1, Math.floor(img.concurrency ?? DEFAULT_CONCURRENCY));
     const good: number[] = [];
@@ -314,8 +303,6 @@ export class ImageSource extends BaseSource {
         } else bad.push({ file: all[i], why });
       });
     }
-    const notes: string[] = [];
-    if (opts.samples === undefined && want < total) notes.push(`Used ${want} of the ${total} images (the default cap); pass a sample count to use more.`);
     if (bad.length) {
       const list = bad.slice(0, MAX_LISTED_BAD).map((b) => `${relative(dir, b.file).split(sep).join('/')} (${b.why})`).join('; ');
       if (!img.skipBad) {
@@ -329,15 +316,8 @@ export class ImageSource extends BaseSource {
     if (opts.samples !== undefined && good.length < opts.samples) {
       throw new CalibrationError(dir, `${name} has only ${good.length} readable images (${bad.length} skipped) but ${opts.samples} were requested`);
     }
-    let samples = good.length;
-    const fixed = fixedBatchOf(opts.inputs);
-    if (fixed !== undefined && samples % fixed !== 0) {
-      const kept = samples - (samples % fixed);
-      if (kept === 0) throw new CalibrationError(dir, `the model fixes its batch dimension to ${fixed} but ${name} has only ${samples} readable images`);
-      notes.push(`The model fixes its batch dimension to ${fixed}, so samples were rounded down from ${samples} to ${kept}.`);
-      samples = kept;
-      good.length = kept;
-    }
+    const samples = roundToFixedBatch(opts.inputs, good.length, { path: dir, name, unit: 'readable images' }, notes);
+    good.length = samples;
     if (samples === 0) throw new CalibrationError(dir, `${name}: no readable images`);
 
     const files = good.map((i) => all[i]);
@@ -370,6 +350,7 @@ export class ImageSource extends BaseSource {
     if (labels) info.labels = { source: labelSource!, classes: classes.length || classCount(allLabels!) };
     if (notes.length) info.note = notes.join(' ');
     const src = new ImageSource(info, files, labels, plan, concurrency);
+    const fixed = fixedBatchOf(opts.inputs);
     if (fixed !== undefined) src.fixedBatchSize = fixed;
     return src;
   }

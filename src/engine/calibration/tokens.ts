@@ -12,6 +12,7 @@ import { BaseSource } from './base';
 import { allocate, floatToHalf, isFloat } from './dtype';
 import { classCount, labelsCountProblem, readLabelsFile } from './labels';
 import { sortedSubset } from '../random';
+import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape, roleOf, type InputRole } from './shapes';
 import { DEFAULT_SEQ_LEN } from './synthetic';
 import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions } from './types';
@@ -185,23 +186,9 @@ export class TokenSource extends BaseSource {
       labelSource = `${name} ("label" field)`;
     }
 
-    let samples = total;
-    if (opts.samples !== undefined) {
-      if (!Number.isInteger(opts.samples) || opts.samples < 1) throw new CalibrationError(path, `samples must be a positive integer, got ${opts.samples}`);
-      if (opts.samples > total) throw new CalibrationError(path, `${name} has ${total} samples but ${opts.samples} were requested; ask for at most ${total} (or leave the count out to use all)`);
-      samples = opts.samples;
-    } else if (opts.maxSamples !== undefined && total > opts.maxSamples) {
-      samples = opts.maxSamples;
-    }
     const notes: string[] = [];
-    if (samples < total && opts.samples === undefined) notes.push(`Used ${samples} of the ${total} lines (the default cap); pass a sample count to use more.`);
-    const fixed = fixedBatchOf(opts.inputs);
-    if (fixed !== undefined && samples % fixed !== 0) {
-      const kept = samples - (samples % fixed);
-      if (kept === 0) throw new CalibrationError(path, `the model fixes its batch dimension to ${fixed} but ${name} has only ${samples} samples`);
-      notes.push(`The model fixes its batch dimension to ${fixed}, so samples were rounded down from ${samples} to ${kept}.`);
-      samples = kept;
-    }
+    const count = { path, name, unit: 'samples', total, samples: opts.samples, maxSamples: opts.maxSamples };
+    const samples = roundToFixedBatch(opts.inputs, requestedCount(count, notes), count, notes);
     const seed = opts.seed ?? 0;
     const selection = sortedSubset(total, samples, seed);
     const padIds = plans.filter((p) => p.role === 'ids').map((p) => p.spec.name);
@@ -232,6 +219,7 @@ export class TokenSource extends BaseSource {
     }
     if (notes.length) info.note = notes.join(' ');
     const src = new TokenSource(kind, path, plans, tokenizer, selection, labels, vocab, info);
+    const fixed = fixedBatchOf(opts.inputs);
     if (fixed !== undefined) src.fixedBatchSize = fixed;
     return src;
   }

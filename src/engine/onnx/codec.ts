@@ -10,6 +10,7 @@
 // fields is re-emitted as one run; a singular field that occurs twice keeps its last value;
 // non-minimal varints, invalid UTF-8 in strings and signalling-NaN payloads are normalised.
 
+import { emptyTensor } from './builder.js';
 import { OnnxFormatError } from './errors.js';
 import type {
   AttributeProto,
@@ -185,17 +186,7 @@ const SPECS: Record<MessageName, MessageSpec> = {
       [14, 'dataLocation', 'int32'],
       [16, 'metadataProps', 'message', 'r', 'StringStringEntryProto'],
     ],
-    () => ({
-      dims: [],
-      floatData: [],
-      int32Data: [],
-      stringData: [],
-      int64Data: [],
-      externalData: [],
-      doubleData: [],
-      uint64Data: [],
-      metadataProps: [],
-    }),
+    () => ({ ...emptyTensor() }) as Msg,
   ),
   SparseTensorProto: spec(
     'SparseTensorProto',
