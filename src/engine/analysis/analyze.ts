@@ -11,6 +11,7 @@ import { checkExternalData, countParameters, loadModelFile, type LoadedModel } f
 import { opsetVersion } from '../onnx/builder.js';
 import type { ModelProto } from '../onnx/types.js';
 import { SCHEMA_VERSION, type AnalysisReport, type ModelAccuracy } from '../report/schema.js';
+import { validateReport } from '../report/validate.js';
 import { computeMetrics, RepresentationStore } from '../stats/index.js';
 import { openModelSession, type SessionSettings } from './session.js';
 import { TOOL_VERSION } from '../version.js';
@@ -296,7 +297,8 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     }
     timings.total = Math.round(performance.now() - started);
     progress({ phase: 'done' });
-    return {
+    // The report is the contract with the CLI, the webview and saved files: check it here.
+    return validateReport({
       schemaVersion: SCHEMA_VERSION,
       tool: { name: 'blocklens', version: TOOL_VERSION },
       createdAt: new Date().toISOString(),
@@ -317,7 +319,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       metrics,
       ...(modelAccuracy ? { modelAccuracy } : {}),
       timings,
-    };
+    } satisfies AnalysisReport);
   } finally {
     for (const d of disposers.reverse()) await d().catch(() => {});
   }
