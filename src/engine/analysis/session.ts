@@ -7,6 +7,9 @@ import type { ModelProto } from '../onnx/types.js';
 
 export type ExecutionDevice = 'cpu' | 'cuda';
 
+// Errors reach the caller as exceptions; ORT's own console logging would only repeat them.
+ort.env.logLevel = 'fatal';
+
 export interface SessionSettings {
   device?: ExecutionDevice;
   /** ORT graph optimisation. Extra graph outputs always survive optimisation. Default 'all'. */
@@ -39,6 +42,17 @@ export async function openModelSession(model: ModelProto, modelDir: string, sett
   if (externalFiles(model).length > 0) {
     opts.extra = { session: { model_external_initializers_file_folder_path: modelDir } };
   }
-  const session = await ort.InferenceSession.create(encodeModel(model), opts);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(encodeModel(model), opts);
+  } catch (e) {
+    if (settings.device === 'cuda' && /cuda|shared library|providers/i.test((e as Error).message)) {
+      throw new Error(
+        'the CUDA execution provider is not available: install onnxruntime-node with its GPU binaries ' +
+          '(ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install, with CUDA 12 and cuDNN 9 present) or use --device cpu',
+      );
+    }
+    throw e;
+  }
   return { session, dispose: () => session.release() };
 }
