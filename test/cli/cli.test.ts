@@ -143,6 +143,14 @@ describe('blocklens CLI', () => {
     assert.match(r.stderr, /resnet_tiny\.onnx: tokens pooling needs the same number of positions .* use --pooling gap/);
   });
 
+  it('--device cuda either runs or says how to install the GPU binaries', () => {
+    const r = run('analyze', fixture(manifest.models.linear_blocks!.file), '--device', 'cuda', '--samples', '8', '--quiet');
+    if (r.code === 0) return; // a machine with CUDA and onnxruntime-node's GPU binaries
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^blocklens: error: .*linear_blocks\.onnx: the CUDA execution provider is not available: .*ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, 'no ORT log noise');
+  });
+
   it('usage errors exit 2', () => {
     assert.equal(run().code, 2);
     assert.equal(run('frobnicate', 'x.onnx').code, 2);
