@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { centerColumns } from '../../src/engine/stats/cka.js';
 import {
-  DEFAULT_DR_FRACTIONS, cholesky, choleskySolve, coefficientOfVariation, drCkaCurve, drPermutations, drValue, gini,
+  DEFAULT_DR_FRACTIONS, solveSpd, coefficientOfVariation, drCkaCurve, drPermutations, drValue, gini,
   probeCurve, subsetSize,
 } from '../../src/engine/stats/dr.js';
 import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
@@ -85,14 +85,13 @@ test('DR curve: Gram and covariance paths agree', async () => {
   assert.equal(a.value, b.value);
 });
 
-test('Cholesky solve, Gini and coefficient of variation', () => {
+test('SPD solve (Cholesky), Gini and coefficient of variation', () => {
   const a = Float64Array.from([4, 2, 0, 2, 5, 1, 0, 1, 3]);
   const x = [1, -2, 0.5];
   const b = Float64Array.from([4 * 1 + 2 * -2, 2 * 1 + 5 * -2 + 0.5, -2 + 1.5]);
-  assert.equal(cholesky(a, 3), true);
-  choleskySolve(a, 3, b, 1);
-  for (let i = 0; i < 3; i++) close(b[i], x[i], 1e-14);
-  assert.equal(cholesky(Float64Array.from([1, 2, 2, 1]), 2), false);
+  const solved = solveSpd(a, 3, b, 1)!;
+  for (let i = 0; i < 3; i++) close(solved[i], x[i], 1e-14);
+  assert.equal(solveSpd(Float64Array.from([1, 2, 2, 1]), 2, Float64Array.from([1, 1]), 1), null);
   assert.equal(gini([0.8, 0.8, 0.8, 0.8]), 0);
   assert.equal(coefficientOfVariation([0.8, 0.8, 0.8]), 0);
   assert.equal(gini([0, 1]), 0.5); // Σ|ai−aj| = 2, 2·C²·mean = 2·4·0.5

@@ -9,6 +9,7 @@
 import type { DrInfo, ProbeDrInfo } from '../report/schema.js';
 import type { Centered } from './cka.js';
 import type { MatmulBackend } from '../linalg/index.js';
+import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { Rng, randperm, seededPermutation } from '../random.js';
 
 export const DEFAULT_DR_FRACTIONS: readonly number[] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
@@ -149,37 +150,21 @@ export async function drCkaCurve(x: Centered, perms: Int32Array[], opts: DrCurve
 // ---------------------------------------------------------------------------------------------
 // Linear probe
 
-/** In-place Cholesky A = LLᵀ of an s×s SPD matrix (lower triangle written). False if not SPD. */
-export function cholesky(a: Float64Array, s: number): boolean {
-  for (let j = 0; j < s; j++) {
-    let diag = a[j * s + j];
-    for (let k = 0; k < j; k++) diag -= a[j * s + k] * a[j * s + k];
-    if (!(diag > 0)) return false;
-    const ljj = Math.sqrt(diag);
-    a[j * s + j] = ljj;
-    for (let i = j + 1; i < s; i++) {
-      let v = a[i * s + j];
-      for (let k = 0; k < j; k++) v -= a[i * s + k] * a[j * s + k];
-      a[i * s + j] = v / ljj;
-    }
-  }
-  return true;
+/**
+ * Solves A X = B for a symmetric positive-definite s×s A and s×m B (row-major) by Cholesky
+ * (ml-matrix: these systems are small, k+1 ≤ d+1). Returns null when A is not positive definite.
+ */
+export function solveSpd(a: Float64Array, s: number, b: Float64Array, m: number): Float64Array | null {
+  const chol = new CholeskyDecomposition(rowsOf(a, s, s));
+  if (!chol.isPositiveDefinite()) return null;
+  const x = chol.solve(rowsOf(b, s, m));
+  return Float64Array.from(x.to1DArray());
 }
 
-/** Solve (LLᵀ) X = B in place for B (s×m), L from `cholesky`. */
-export function choleskySolve(l: Float64Array, s: number, b: Float64Array, m: number): void {
-  for (let c = 0; c < m; c++) {
-    for (let i = 0; i < s; i++) {
-      let v = b[i * m + c];
-      for (let k = 0; k < i; k++) v -= l[i * s + k] * b[k * m + c];
-      b[i * m + c] = v / l[i * s + i];
-    }
-    for (let i = s - 1; i >= 0; i--) {
-      let v = b[i * m + c];
-      for (let k = i + 1; k < s; k++) v -= l[k * s + i] * b[k * m + c];
-      b[i * m + c] = v / l[i * s + i];
-    }
-  }
+function rowsOf(a: Float64Array, r: number, c: number): Matrix {
+  const m = new Matrix(r, c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) m.set(i, j, a[i * c + j]);
+  return m;
 }
 
 /** Gini coefficient Σ_i Σ_j |a_i − a_j| / (2 C² mean a); 0 when all values are 0 (all equal). */
@@ -314,14 +299,16 @@ export async function probeCurve(
     for (let i = 0; i < s; i++) for (let c = 0; c < C; c++) w[i * C + c] = xty[idx[i] * C + c];
     let jitter = lambda;
     const a0 = Float64Array.from(a);
-    while (!cholesky(a, s)) {
+    let solved = solveSpd(a, s, w, C);
+    while (!solved) {
       // Only reachable through rounding on a nearly singular system: add more ridge.
       jitter = jitter * 10 || 1e-12;
       a.set(a0);
       for (let i = 0; i < s; i++) a[i * s + i] += jitter;
       if (jitter > 1e300) throw new Error('probe: ridge system is not positive definite');
+      solved = solveSpd(a, s, w, C);
     }
-    choleskySolve(a, s, w, C);
+    w.set(solved);
     const correct = new Array<number>(C).fill(0);
     let total = 0;
     const scores = new Float64Array(C);
