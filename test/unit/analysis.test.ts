@@ -68,7 +68,7 @@ describe('identities on real runs', () => {
 });
 
 describe('pooling inside the graph equals pooling the raw tensors', () => {
-  const cases: { model: string; data: string; pooling: Pooling }[] = [
+  const cases: { model: string; data: string; pooling: Pooling; leftPad?: boolean }[] = [
     { model: 'vit_tiny', data: 'data/digits_x.npy', pooling: 'cls' },
     { model: 'vit_tiny_op18', data: 'data/digits_x.npy', pooling: 'mean' },
     { model: 'gpt_tiny', data: 'data/gpt_tokens.npz', pooling: 'last' },
@@ -76,10 +76,12 @@ describe('pooling inside the graph equals pooling the raw tensors', () => {
     { model: 'resnet_tiny', data: 'data/digits_x.npy', pooling: 'tokens' },
     { model: 'bert_tiny', data: 'data/bert_tokens.npz', pooling: 'mean' },
     { model: 'bert_tiny', data: 'data/bert_tokens.npz', pooling: 'last' },
+    { model: 'bert_tiny', data: 'data/bert_tokens.npz', pooling: 'last', leftPad: true },
+    { model: 'bert_tiny', data: 'data/bert_tokens.npz', pooling: 'mean', leftPad: true },
     { model: 'bert_tiny', data: 'data/bert_tokens.npz', pooling: 'tokens' },
   ];
   for (const c of cases) {
-    it(`${c.model} ${c.pooling} (opset ${manifest.models[c.model]!.opset})`, async () => {
+    it(`${c.model} ${c.pooling}${c.leftPad ? ' (left padding)' : ''} (opset ${manifest.models[c.model]!.opset})`, async () => {
       const loaded = await loadModelFile(fixture(manifest.models[c.model]!.file));
       const det = detectBlocks(loaded.model);
       const index = new GraphIndex(loaded.model.graph!);
@@ -91,6 +93,7 @@ describe('pooling inside the graph equals pooling the raw tensors', () => {
       const feeds: Record<string, ort.Tensor> = {};
       for (const [k, t] of Object.entries(batch!.feeds)) feeds[k] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
       const mask = inputs.find((i) => /mask/.test(i.name))?.name;
+      if (c.leftPad) leftPad(feeds, 'input_ids', 'attention_mask');
       // Raw block tensors, no optimisation.
       const raw = await openModelSession(exposeTensors(loaded.model, det.blocks.map((b) => b.output)), loaded.dir, { optimization: 'disabled' });
       const rawOut = await raw.session.run(feeds);
@@ -100,7 +103,7 @@ describe('pooling inside the graph equals pooling the raw tensors', () => {
       const pooled = await openModelSession(inst.model, loaded.dir, { optimization: 'all' });
       const out = await pooled.session.run(feeds);
       await pooled.dispose();
-      const maskData = mask ? Array.from(batch!.feeds[mask]!.data as BigInt64Array, Number) : undefined;
+      const maskData = mask ? Array.from(feeds[mask]!.data as BigInt64Array, Number) : undefined;
       for (const b of det.blocks) {
         const t = rawOut[b.output]!;
         const expected = jsPool(t.data as Float32Array, t.dims as number[], c.pooling, maskData);
@@ -113,6 +116,26 @@ describe('pooling inside the graph equals pooling the raw tensors', () => {
     });
   }
 });
+
+/** Moves each row's padding (mask 0) from the right to the left, as causal LMs batch. */
+function leftPad(feeds: Record<string, ort.Tensor>, ids: string, mask: string): void {
+  const [n, t] = feeds[mask]!.dims as [number, number];
+  const m = feeds[mask]!.data as BigInt64Array;
+  const x = feeds[ids]!.data as BigInt64Array;
+  let shifted = 0;
+  for (let s = 0; s < n; s++) {
+    const row = (a: BigInt64Array) => a.subarray(s * t, (s + 1) * t);
+    const len = row(m).reduce((acc, v) => acc + Number(v), 0);
+    if (len === t) continue;
+    shifted++;
+    for (const a of [row(m), row(x)]) {
+      const real = a.slice(0, len);
+      a.fill(0n);
+      a.set(real, t - len);
+    }
+  }
+  assert.ok(shifted > 0, 'the fixture batch has padded rows to move');
+}
 
 /** Plain-JS reference pooling of a raw block tensor. */
 function jsPool(x: Float32Array, dims: number[], pooling: Pooling, mask?: number[]): number[] {
@@ -141,7 +164,7 @@ function jsPool(x: Float32Array, dims: number[], pooling: Pooling, mask?: number
     }
     for (let k = 0; k < d; k++) {
       if (pooling === 'cls') out.push(at(s, 0, k));
-      else if (pooling === 'last') out.push(at(s, (mask ? len : t) - 1, k));
+      else if (pooling === 'last') out.push(at(s, valid.lastIndexOf(true), k));
       else {
         let sum = 0;
         for (let i = 0; i < t; i++) if (valid[i]) sum += at(s, i, k);

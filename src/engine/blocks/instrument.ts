@@ -139,10 +139,13 @@ class PoolBuilder {
         return;
       case 'last': {
         if (mask) {
-          // Index of the last real token: sum(mask) − 1, gathered per sample.
+          // Index of the last real token, whether padding is on the right or the left: where
+          // cumsum(mask)·mask peaks (CumSum from opset 11), else sum(mask) − 1 (right padding).
           const m = this.node('Cast', [mask], [attr.int('to', DataType.INT64)]);
-          const len = this.reduce('ReduceSum', m, [1], true); // [N,1]
-          const idx = this.node('Sub', [len, this.int64s([1])]);
+          const idx =
+            this.opset >= 11
+              ? this.node('ArgMax', [this.node('Mul', [this.node('CumSum', [m, this.scalarInt64(1)]), m])], [attr.int('axis', 1), attr.int('keepdims', 1)])
+              : this.node('Sub', [this.reduce('ReduceSum', m, [1], true), this.int64s([1])]); // [N,1]
           const idx3 = this.unsqueeze(idx, [2]); // [N,1,1]
           const shape = this.node('Shape', [xf]);
           const d = this.node('Slice', [shape, this.int64s([2]), this.int64s([3])]);
