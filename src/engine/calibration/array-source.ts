@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
 import { castData, castProblem, viewAs } from './dtype';
-import { classCount, labelsCountProblem, readLabels, readLabelsFile } from './labels';
+import { classCount, readLabels, readLabelsFor } from './labels';
 import { swapToLittle, type RowReader, type StoredArray } from './npy';
 import { sortedSubset } from '../random';
 import { requestedCount, roundToFixedBatch } from './sample-count';
@@ -86,9 +86,8 @@ export async function openArraySource(
   let allLabels: Int32Array | undefined;
   let labelSource: string | undefined;
   if (opts.labels) {
-    allLabels = await readLabelsFile(opts.labels);
+    allLabels = await readLabelsFor(opts.labels, name, total);
     labelSource = opts.labels;
-    if (allLabels.length !== total) throw labelsCountProblem(opts.labels, allLabels.length, name, total);
   } else if (labelArray) {
     try {
       allLabels = await readLabels(labelArray);

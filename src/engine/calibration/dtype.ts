@@ -30,7 +30,7 @@ function is64(d: OrtDtype): boolean {
 }
 
 /** Inclusive value range of an integer or bool type (as numbers; 64-bit ends are approximate). */
-function intRange(d: OrtDtype): [number, number] {
+export function intRange(d: OrtDtype): [number, number] {
   switch (d) {
     case 'int8': return [-128, 127];
     case 'uint8': return [0, 255];

@@ -16,7 +16,7 @@ import sharp from 'sharp';
 import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
 import { floatToHalf, roundHalfEven } from './dtype';
-import { classCount, labelsCountProblem, readLabelsFile } from './labels';
+import { classCount, readLabelsFor } from './labels';
 import { seededPermutation } from '../random';
 import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape } from './shapes';
@@ -267,9 +267,8 @@ export class ImageSource extends BaseSource {
     } else {
       all = topImages.sort(byCodeUnit);
       if (opts.labels) {
-        allLabels = await readLabelsFile(opts.labels);
+        allLabels = await readLabelsFor(opts.labels, name, all.length);
         labelSource = opts.labels;
-        if (allLabels.length !== all.length) throw labelsCountProblem(opts.labels, allLabels.length, name, all.length);
       }
     }
     if (!all.length) throw new CalibrationError(dir, `${name}: no images found (looked for ${IMAGE_EXTENSIONS.join(', ')} files, in class subfolders or at the top level)`);

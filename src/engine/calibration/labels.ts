@@ -40,6 +40,13 @@ export async function readLabelsFile(path: string): Promise<Int32Array> {
   return readLabels(await openNpyFile(path));
 }
 
+/** Reads a `--labels` file that must hold one label for each of `sampleCount` samples of `dataName`. */
+export async function readLabelsFor(labelsPath: string, dataName: string, sampleCount: number): Promise<Int32Array> {
+  const labels = await readLabelsFile(labelsPath);
+  if (labels.length !== sampleCount) throw labelsCountProblem(labelsPath, labels.length, dataName, sampleCount);
+  return labels;
+}
+
 export function classCount(labels: Int32Array): number {
   let max = -1;
   for (const v of labels) if (v > max) max = v;

@@ -9,8 +9,8 @@ import { createInterface } from 'node:readline';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { CalibrationInfo } from '../report/schema';
 import { BaseSource } from './base';
-import { allocate, floatToHalf, isFloat } from './dtype';
-import { classCount, labelsCountProblem, readLabelsFile } from './labels';
+import { allocate, floatToHalf, intRange, isFloat } from './dtype';
+import { classCount, readLabelsFor } from './labels';
 import { sortedSubset } from '../random';
 import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape, roleOf, type InputRole } from './shapes';
@@ -178,9 +178,8 @@ export class TokenSource extends BaseSource {
     let allLabels: Int32Array | undefined;
     let labelSource: string | undefined;
     if (opts.labels) {
-      allLabels = await readLabelsFile(opts.labels);
+      allLabels = await readLabelsFor(opts.labels, name, total);
       labelSource = opts.labels;
-      if (allLabels.length !== total) throw labelsCountProblem(opts.labels, allLabels.length, name, total);
     } else if (labeled) {
       allLabels = Int32Array.from(lineLabels);
       labelSource = `${name} ("label" field)`;
@@ -413,18 +412,10 @@ function toRow(
   return row;
 }
 
+/** Values a token-id input can hold, within what a JSON number represents exactly. */
 function rangeOf(d: InputSpec['dtype']): [number, number] {
-  switch (d) {
-    case 'int8': return [-128, 127];
-    case 'uint8': return [0, 255];
-    case 'int16': return [-32768, 32767];
-    case 'uint16': return [0, 65535];
-    case 'int32': return [-2147483648, 2147483647];
-    case 'uint32': return [0, 4294967295];
-    case 'int64': return [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
-    case 'uint64': return [0, Number.MAX_SAFE_INTEGER];
-    case 'bool': return [0, 1];
-    case 'float16': return [-65504, 65504];
-    default: return [-Infinity, Infinity];
-  }
+  if (d === 'float16') return [-65504, 65504];
+  if (isFloat(d)) return [-Infinity, Infinity];
+  const [lo, hi] = intRange(d);
+  return [Math.max(lo, -Number.MAX_SAFE_INTEGER), Math.min(hi, Number.MAX_SAFE_INTEGER)];
 }
