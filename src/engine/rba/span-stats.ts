@@ -1,0 +1,308 @@
+// The span statistics of RBA (DESIGN §2, "RBA fit"): for every candidate span (i, j), the
+// normal equations of the least-squares map from h_i to h_j with all tokens as rows, accumulated
+// batch by batch in float64, with a held-out split kept apart.
+//
+// One state serves every span at once (a block-Gram matrix). With X̃ = [X, 1]:
+//   per X-site i and split s:   G_i = X̃ᵀX̃            ((d_i+1)², the ones column last)
+//   per pair (i, j) and split:  C_ij = X̃ᵀY_j         ((d_i+1)×d_j)
+//   per Y-site j and split:     tr(Y_jᵀY_j) and 1ᵀY_j (for R² and relative errors)
+// Everything is a sum over rows, so `merge` is exact addition and shards combine into the
+// single run up to float rounding. The products run in ONNX Runtime (float64 Gemm); JavaScript
+// only copies rows into the operands.
+//
+// Cost model: 8·(d_i+1)·(d_i+1 + Σ_j d_j) bytes per X-site and split, i.e. ≈ 16·d² bytes per
+// pair (train and held-out). `planSpanPairs` admits pairs shortest-first under a byte budget and
+// names the spans it left out.
+import type { MatmulBackend } from '../linalg/matmul.js';
+import { deriveSeed, hashUniform } from '../random.js';
+
+/** A site is h_b for b = −1 (block 0's input) … L−1. */
+export interface SpanSite {
+  block: number;
+  tensor: string;
+  /** Feature width d (channels for NCHW maps). */
+  width: number;
+}
+
+export type SpanPair = [from: number, to: number];
+
+export type SpanEstimate = 'tokens' | 'token-subsample' | 'pooled';
+
+export interface SpanStatsConfig {
+  sites: SpanSite[];
+  pairs: SpanPair[];
+  /** Fraction of samples held out (by sample id), default 0.2. */
+  heldOut: number;
+  seed: number;
+}
+
+/** Which samples are held out: a function of (seed, sample id) only, so shards agree. */
+export function isHeldOut(seed: number, id: number, fraction: number): boolean {
+  return hashUniform(deriveSeed(seed, 'rba-heldout'), id) < fraction;
+}
+
+export const DEFAULT_SPAN_BUDGET_BYTES = 512 * 2 ** 20;
+
+/** Bytes the state needs for these pairs (both splits). */
+export function spanStatsBytes(sites: SpanSite[], pairs: SpanPair[]): number {
+  const w = new Map(sites.map((s) => [s.block, s.width]));
+  const byX = new Map<number, number>();
+  for (const [i, j] of pairs) byX.set(i, (byX.get(i) ?? 0) + w.get(j)!);
+  let bytes = 0;
+  for (const [i, cols] of byX) {
+    const d = w.get(i)! + 1;
+    bytes += 2 * 8 * d * (d + cols);
+  }
+  return bytes;
+}
+
+/**
+ * All spans −1 ≤ i < j ≤ L−1 (from −1 only when h₋₁ is known), admitted shortest first while
+ * the state fits in `budgetBytes`. Returns the admitted pairs and the ones left out.
+ */
+export function planSpanPairs(sites: SpanSite[], budgetBytes = DEFAULT_SPAN_BUDGET_BYTES): { pairs: SpanPair[]; excluded: SpanPair[] } {
+  const blocks = sites.map((s) => s.block).sort((a, b) => a - b);
+  const all: SpanPair[] = [];
+  for (const i of blocks) for (const j of blocks) if (j > i) all.push([i, j]);
+  all.sort((a, b) => a[1] - a[0] - (b[1] - b[0]) || a[0] - b[0]);
+  const pairs: SpanPair[] = [];
+  const excluded: SpanPair[] = [];
+  for (const p of all) {
+    if (spanStatsBytes(sites, [...pairs, p]) <= budgetBytes) pairs.push(p);
+    else excluded.push(p);
+  }
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  return { pairs, excluded };
+}
+
+/** Sums of one split. */
+export interface SplitSums {
+  rows: number;
+  /** X-site block → G (row-major (d+1)²). */
+  gram: Map<number, Float64Array>;
+  /** `${i}:${j}` → C ((d_i+1)×d_j). */
+  cross: Map<string, Float64Array>;
+  /** Y-site block → Σ‖y‖². */
+  ysq: Map<number, number>;
+  /** Y-site block → Σ y (d). */
+  ysum: Map<number, Float64Array>;
+}
+
+/** JSON form of the state (partials files, worker messages). */
+export interface SpanStatsSnapshot {
+  kind: 'rba-span-stats';
+  version: 1;
+  config: SpanStatsConfig;
+  estimate: SpanEstimate;
+  samples: number;
+  splits: { train: SerializedSums; heldOut: SerializedSums };
+}
+
+interface SerializedSums {
+  rows: number;
+  gram: Record<string, number[]>;
+  cross: Record<string, number[]>;
+  ysq: Record<string, number>;
+  ysum: Record<string, number[]>;
+}
+
+/** Row block of one site for one batch: `rows` × width, float64, with each row's sample index. */
+export interface SiteRows {
+  data: Float64Array;
+  rows: number;
+  /** Sample index (within the batch) of each row. */
+  sample: Int32Array;
+}
+
+export const pairKey = (i: number, j: number): string => `${i}:${j}`;
+
+export class SpanStats {
+  readonly config: SpanStatsConfig;
+  readonly train: SplitSums;
+  readonly heldOut: SplitSums;
+  estimate: SpanEstimate = 'tokens';
+  samples = 0;
+  private readonly width: Map<number, number>;
+  /** X-site → its partner Y-sites (ascending). */
+  private readonly partners = new Map<number, number[]>();
+
+  constructor(config: SpanStatsConfig) {
+    this.config = config;
+    this.width = new Map(config.sites.map((s) => [s.block, s.width]));
+    for (const [i, j] of config.pairs) {
+      if (!(j > i)) throw new RangeError(`span ${i}→${j}: the end must come after the start`);
+      if (!this.width.has(i) || !this.width.has(j)) throw new RangeError(`span ${i}→${j}: unknown block`);
+      const list = this.partners.get(i) ?? [];
+      list.push(j);
+      this.partners.set(i, list);
+    }
+    for (const l of this.partners.values()) l.sort((a, b) => a - b);
+    this.train = this.emptySums();
+    this.heldOut = this.emptySums();
+  }
+
+  private emptySums(): SplitSums {
+    const s: SplitSums = { rows: 0, gram: new Map(), cross: new Map(), ysq: new Map(), ysum: new Map() };
+    for (const [i, js] of this.partners) {
+      const d = this.width.get(i)! + 1;
+      s.gram.set(i, new Float64Array(d * d));
+      for (const j of js) {
+        s.cross.set(pairKey(i, j), new Float64Array(d * this.width.get(j)!));
+        if (!s.ysq.has(j)) {
+          s.ysq.set(j, 0);
+          s.ysum.set(j, new Float64Array(this.width.get(j)!));
+        }
+      }
+    }
+    return s;
+  }
+
+  widthOf(block: number): number {
+    const w = this.width.get(block);
+    if (w === undefined) throw new RangeError(`block ${block} is not a site of these statistics`);
+    return w;
+  }
+
+  hasPair(i: number, j: number): boolean {
+    return this.train.cross.has(pairKey(i, j));
+  }
+
+  /** Bytes held by the sums. */
+  bytes(): number {
+    return spanStatsBytes(this.config.sites, this.config.pairs);
+  }
+
+  /**
+   * Adds one batch. `rows` maps each site to its rows (same row order for every site, one
+   * sample index per row); `sampleIds` are the batch's global sample ids.
+   */
+  async add(rows: Map<number, SiteRows>, sampleIds: readonly number[], matmul: MatmulBackend): Promise<void> {
+    const any = rows.values().next().value as SiteRows | undefined;
+    if (!any) return;
+    const n = any.rows;
+    for (const [b, r] of rows) {
+      if (r.rows !== n) throw new Error(`internal: block ${b} has ${r.rows} rows, block rows differ (${n})`);
+    }
+    const held = sampleIds.map((id) => isHeldOut(this.config.seed, id, this.config.heldOut));
+    const heldRows: number[] = [];
+    const trainRows: number[] = [];
+    for (let r = 0; r < n; r++) (held[any.sample[r]!] ? heldRows : trainRows).push(r);
+    await this.addSplit(this.train, rows, trainRows, matmul);
+    await this.addSplit(this.heldOut, rows, heldRows, matmul);
+    this.samples += sampleIds.length;
+  }
+
+  private async addSplit(sums: SplitSums, rows: Map<number, SiteRows>, pick: number[], matmul: MatmulBackend): Promise<void> {
+    const n = pick.length;
+    if (n === 0) return;
+    sums.rows += n;
+    const gather = (block: number, ones: boolean): Float64Array => {
+      const src = rows.get(block);
+      if (!src) throw new Error(`internal: no rows for block ${block}`);
+      const d = this.width.get(block)!;
+      const w = d + (ones ? 1 : 0);
+      const out = new Float64Array(n * w);
+      for (let k = 0; k < n; k++) {
+        const r = pick[k]!;
+        out.set(src.data.subarray(r * d, (r + 1) * d), k * w);
+        if (ones) out[k * w + d] = 1;
+      }
+      return out;
+    };
+    // Y-site sums (cheap, O(rows·d)).
+    for (const j of sums.ysq.keys()) {
+      const src = rows.get(j)!;
+      const d = this.width.get(j)!;
+      const sum = sums.ysum.get(j)!;
+      let sq = 0;
+      for (const r of pick) {
+        const o = r * d;
+        for (let c = 0; c < d; c++) {
+          const v = src.data[o + c]!;
+          sq += v * v;
+          sum[c]! += v;
+        }
+      }
+      sums.ysq.set(j, sums.ysq.get(j)! + sq);
+    }
+    // One product per X-site: X̃ᵀ [X̃, Y_j1, Y_j2, …] in ONNX Runtime.
+    for (const [i, js] of this.partners) {
+      const xt = gather(i, true);
+      const dx = this.width.get(i)! + 1;
+      const cols = dx + js.reduce((a, j) => a + this.width.get(j)!, 0);
+      const rhs = new Float64Array(n * cols);
+      const ys = js.map((j) => ({ j, data: gather(j, false), d: this.width.get(j)! }));
+      for (let k = 0; k < n; k++) {
+        let o = k * cols;
+        rhs.set(xt.subarray(k * dx, (k + 1) * dx), o);
+        o += dx;
+        for (const y of ys) {
+          rhs.set(y.data.subarray(k * y.d, (k + 1) * y.d), o);
+          o += y.d;
+        }
+      }
+      const prod = await matmul.atb(xt, n, dx, rhs, cols);
+      const g = sums.gram.get(i)!;
+      for (let a = 0; a < dx; a++) for (let b = 0; b < dx; b++) g[a * dx + b]! += prod[a * cols + b]!;
+      let off = dx;
+      for (const y of ys) {
+        const c = sums.cross.get(pairKey(i, y.j))!;
+        for (let a = 0; a < dx; a++) for (let b = 0; b < y.d; b++) c[a * y.d + b]! += prod[a * cols + off + b]!;
+        off += y.d;
+      }
+    }
+  }
+
+  snapshot(): SpanStatsSnapshot {
+    const ser = (s: SplitSums): SerializedSums => ({
+      rows: s.rows,
+      gram: Object.fromEntries([...s.gram].map(([k, v]) => [String(k), Array.from(v)])),
+      cross: Object.fromEntries([...s.cross].map(([k, v]) => [k, Array.from(v)])),
+      ysq: Object.fromEntries([...s.ysq].map(([k, v]) => [String(k), v])),
+      ysum: Object.fromEntries([...s.ysum].map(([k, v]) => [String(k), Array.from(v)])),
+    });
+    return {
+      kind: 'rba-span-stats',
+      version: 1,
+      config: structuredClone(this.config),
+      estimate: this.estimate,
+      samples: this.samples,
+      splits: { train: ser(this.train), heldOut: ser(this.heldOut) },
+    };
+  }
+
+  static fromSnapshot(snap: SpanStatsSnapshot): SpanStats {
+    if (snap.kind !== 'rba-span-stats' || snap.version !== 1) throw new Error('not an RBA span-statistics snapshot (kind/version)');
+    const s = new SpanStats(snap.config);
+    s.mergeSnapshot(snap);
+    s.samples = snap.samples;
+    s.estimate = snap.estimate;
+    return s;
+  }
+
+  /** Adds another state's sums (exact: every entry is a sum over rows). */
+  merge(other: SpanStats): void {
+    this.mergeSnapshot(other.snapshot());
+  }
+
+  mergeSnapshot(snap: SpanStatsSnapshot): void {
+    const same = JSON.stringify({ ...snap.config }) === JSON.stringify({ ...this.config });
+    if (!same) throw new Error('cannot merge RBA span statistics of different sites, spans, seed or held-out fraction');
+    const add = (dst: SplitSums, src: SerializedSums) => {
+      dst.rows += src.rows;
+      const addArr = (a: Float64Array, b: number[]) => {
+        if (a.length !== b.length) throw new Error('internal: span statistics of different sizes');
+        for (let k = 0; k < a.length; k++) a[k]! += b[k]!;
+      };
+      for (const [k, v] of dst.gram) addArr(v, src.gram[String(k)]!);
+      for (const [k, v] of dst.cross) addArr(v, src.cross[k]!);
+      for (const [k, v] of dst.ysum) addArr(v, src.ysum[String(k)]!);
+      for (const k of [...dst.ysq.keys()]) dst.ysq.set(k, dst.ysq.get(k)! + src.ysq[String(k)]!);
+    };
+    if (this.samples > 0 && snap.estimate !== this.estimate) this.estimate = 'token-subsample';
+    else this.estimate = snap.estimate;
+    add(this.train, snap.splits.train);
+    add(this.heldOut, snap.splits.heldOut);
+    this.samples += snap.samples;
+  }
+}
