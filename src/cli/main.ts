@@ -14,10 +14,12 @@ import { writeFileAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
 import type { AnalysisReport, PoolingRequest } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
+import { RBA_COMMANDS, RBA_USAGE, runRbaCommand } from './rba-commands.js';
 
 const USAGE = `Usage:
   blocklens blocks  MODEL [--json] [--blocks T,T,...] [--block-input T]
   blocklens analyze MODEL [options]
+${RBA_USAGE}
 
 Analyze options:
   --data PATH          calibration data: .npy, .npz, folder of <input>.npy, image folder,
@@ -171,6 +173,7 @@ function summary(r: AnalysisReport, outPaths: string[]): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] !== undefined && RBA_COMMANDS.has(argv[0])) return runRbaCommand(argv[0], argv.slice(1));
   let debug = argv.includes('--debug');
   let fileForErrors = '(arguments)';
   try {
@@ -191,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
       return v.help ? 0 : 2;
     }
     const [command, model, ...extra] = positionals;
-    if (command !== 'blocks' && command !== 'analyze') throw new UsageError(`unknown command '${command}' (expected blocks or analyze)`);
+    if (command !== 'blocks' && command !== 'analyze') throw new UsageError(`unknown command '${command}' (expected blocks, analyze, rba, plan or verify)`);
     if (!model) throw new UsageError(`${command} needs a MODEL path`);
     if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
     fileForErrors = model;

@@ -108,9 +108,9 @@ class CkaSums {
 }
 
 /** Runs both models on the (held-out) data and compares their first outputs. */
-export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, original?: LoadedModel): Promise<VerifyResult> {
+export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, original?: LoadedModel, candidateModel?: LoadedModel): Promise<VerifyResult> {
   const orig = original ?? (await loadChecked(opts.model));
-  const cand = await loadChecked(opts.candidate);
+  const cand = candidateModel ?? (await loadChecked(opts.candidate));
   const outName = orig.model.graph!.output[0]?.name;
   if (!outName) throw Object.assign(new Error('the model has no outputs'), { file: orig.path });
   const candOut = cand.model.graph!.output[0]?.name;
