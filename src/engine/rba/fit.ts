@@ -90,7 +90,7 @@ function dot(a: Float64Array, b: Float64Array): number {
 
 /** Quality of W on one split's sums. */
 export async function quality(sums: SplitSums, i: number, j: number, w: Float64Array, dIn: number, dOut: number, matmul: MatmulBackend): Promise<FitQuality> {
-  const rows = sums.rows;
+  const rows = sums.rows.get(j) ?? 0;
   if (rows === 0) return { rows, relErr: null, r2: null };
   const g = sums.gram.get(i)!;
   const c = sums.cross.get(pairKey(i, j))!;
@@ -122,7 +122,7 @@ export class SpanSolver {
     const dx = d + 1;
     const g = this.stats.train.gram.get(i);
     if (!g) throw new SpanFitError(`no statistics for spans starting at block ${i}`);
-    if (this.stats.train.rows === 0) throw new SpanFitError('no training rows: the calibration data is too small for a held-out split');
+    if ((this.stats.train.rows.get(i) ?? 0) === 0) throw new SpanFitError('no training rows: the calibration data is too small for a held-out split');
     let tr = 0;
     for (let k = 0; k < dx; k++) tr += g[k * dx + k]!;
     const lambda = this.ridge * (tr / dx || 1);

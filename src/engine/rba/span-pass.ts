@@ -129,15 +129,19 @@ export class RbaSpanError extends Error {}
 /** Why span i→j cannot be mapped, and what the user can do instead. */
 export function spanMismatchMessage(i: number, j: number, why: string, shapes: Map<number, SiteShape>): string {
   const a = shapes.get(i)!;
-  const ok = [...shapes.values()].filter((s) => s.block > i && rowCompatible(a, s) === null).map((s) => s.block);
-  const from = [...shapes.values()].filter((s) => s.block < j && rowCompatible(s, shapes.get(j)!) === null).map((s) => s.block);
-  const kind = a.dims.length === 4 ? 'a 1×1 convolution maps channels at each position, so both ends need the same spatial size' : 'a map shared across tokens needs the same positions at both ends';
-  const options = [
-    ok.length ? `end the span at block ${ok.join(', ')} (same layout as block ${i})` : `no later block has block ${i}'s layout`,
-    from.length ? `start it at block ${from.join(', ')} (same layout as block ${j})` : `no earlier block has block ${j}'s layout`,
-    'or keep the resampling block and replace the spans on either side of it',
-  ];
-  return `span ${i}→${j} cannot be replaced by a linear map: block ${i} output ${fmtDims(a.dims)} and block ${j} output ${fmtDims(shapes.get(j)!.dims)} differ in ${why}; ${kind}. Options: ${options.join('; ')}`;
+  // Runs of consecutive blocks with one layout: spans must start and end inside one run.
+  const runs: number[][] = [];
+  for (const s of [...shapes.values()].sort((x, y) => x.block - y.block)) {
+    const last = runs[runs.length - 1];
+    if (last && rowCompatible(shapes.get(last[last.length - 1]!)!, s) === null) last.push(s.block);
+    else runs.push([s.block]);
+  }
+  const groups = runs.filter((r) => r.length > 1).map((r) => `${r[0]}..${r[r.length - 1]}`);
+  const kind = a.dims.length === 4 ? 'a 1×1 convolution maps the channels at each position, so both ends need the same spatial size' : 'a map shared across tokens needs the same positions at both ends';
+  const options = groups.length
+    ? `pick I and J inside one group of blocks with the same layout (${groups.join(', ')}), keeping the resampling block; or replace the spans on either side of it with two --span options`
+    : 'no two blocks share a layout here, so keep these blocks';
+  return `span ${i}→${j} cannot be replaced by a linear map: block ${i} output ${fmtDims(a.dims)} and block ${j} output ${fmtDims(shapes.get(j)!.dims)} differ in ${why}; ${kind}. Options: ${options}`;
 }
 
 export function fmtDims(d: readonly number[]): string {

@@ -77,7 +77,8 @@ export function planSpanPairs(sites: SpanSite[], budgetBytes = DEFAULT_SPAN_BUDG
 
 /** Sums of one split. */
 export interface SplitSums {
-  rows: number;
+  /** Rows per site (sites with different token/spatial grids have different row counts). */
+  rows: Map<number, number>;
   /** X-site block → G (row-major (d+1)²). */
   gram: Map<number, Float64Array>;
   /** `${i}:${j}` → C ((d_i+1)×d_j). */
@@ -99,7 +100,7 @@ export interface SpanStatsSnapshot {
 }
 
 interface SerializedSums {
-  rows: number;
+  rows: Record<string, number>;
   gram: Record<string, number[]>;
   cross: Record<string, number[]>;
   ysq: Record<string, number>;
@@ -142,9 +143,11 @@ export class SpanStats {
   }
 
   private emptySums(): SplitSums {
-    const s: SplitSums = { rows: 0, gram: new Map(), cross: new Map(), ysq: new Map(), ysum: new Map() };
+    const s: SplitSums = { rows: new Map(), gram: new Map(), cross: new Map(), ysq: new Map(), ysum: new Map() };
     for (const [i, js] of this.partners) {
       const d = this.width.get(i)! + 1;
+      s.rows.set(i, 0);
+      for (const j of js) s.rows.set(j, 0);
       s.gram.set(i, new Float64Array(d * d));
       for (const j of js) {
         s.cross.set(pairKey(i, j), new Float64Array(d * this.width.get(j)!));
@@ -177,30 +180,39 @@ export class SpanStats {
    * sample index per row); `sampleIds` are the batch's global sample ids.
    */
   async add(rows: Map<number, SiteRows>, sampleIds: readonly number[], matmul: MatmulBackend): Promise<void> {
-    const any = rows.values().next().value as SiteRows | undefined;
-    if (!any) return;
-    const n = any.rows;
-    for (const [b, r] of rows) {
-      if (r.rows !== n) throw new Error(`internal: block ${b} has ${r.rows} rows, block rows differ (${n})`);
+    for (const [i, js] of this.partners) {
+      const x = rows.get(i);
+      if (!x) throw new Error(`internal: no rows for block ${i}`);
+      for (const j of js) {
+        const y = rows.get(j);
+        if (!y || y.rows !== x.rows) throw new Error(`internal: blocks ${i} and ${j} have ${x.rows} and ${y?.rows} rows; a span needs rows that pair up`);
+      }
     }
     const held = sampleIds.map((id) => isHeldOut(this.config.seed, id, this.config.heldOut));
-    const heldRows: number[] = [];
-    const trainRows: number[] = [];
-    for (let r = 0; r < n; r++) (held[any.sample[r]!] ? heldRows : trainRows).push(r);
-    await this.addSplit(this.train, rows, trainRows, matmul);
-    await this.addSplit(this.heldOut, rows, heldRows, matmul);
+    await this.addSplit(this.train, rows, held, false, matmul);
+    await this.addSplit(this.heldOut, rows, held, true, matmul);
     this.samples += sampleIds.length;
   }
 
-  private async addSplit(sums: SplitSums, rows: Map<number, SiteRows>, pick: number[], matmul: MatmulBackend): Promise<void> {
-    const n = pick.length;
-    if (n === 0) return;
-    sums.rows += n;
-    const gather = (block: number, ones: boolean): Float64Array => {
-      const src = rows.get(block);
-      if (!src) throw new Error(`internal: no rows for block ${block}`);
+  private async addSplit(sums: SplitSums, rows: Map<number, SiteRows>, held: boolean[], want: boolean, matmul: MatmulBackend): Promise<void> {
+    // Rows of this split, per site (sites on the same grid get the same list).
+    const picks = new Map<number, number[]>();
+    const pickOf = (block: number): number[] => {
+      let p = picks.get(block);
+      if (!p) {
+        const src = rows.get(block)!;
+        p = [];
+        for (let r = 0; r < src.rows; r++) if (held[src.sample[r]!] === want) p.push(r);
+        picks.set(block, p);
+      }
+      return p;
+    };
+    for (const b of sums.rows.keys()) sums.rows.set(b, sums.rows.get(b)! + pickOf(b).length);
+    const gather = (block: number, pick: number[], ones: boolean): Float64Array => {
+      const src = rows.get(block)!;
       const d = this.width.get(block)!;
       const w = d + (ones ? 1 : 0);
+      const n = pick.length;
       const out = new Float64Array(n * w);
       for (let k = 0; k < n; k++) {
         const r = pick[k]!;
@@ -215,7 +227,7 @@ export class SpanStats {
       const d = this.width.get(j)!;
       const sum = sums.ysum.get(j)!;
       let sq = 0;
-      for (const r of pick) {
+      for (const r of pickOf(j)) {
         const o = r * d;
         for (let c = 0; c < d; c++) {
           const v = src.data[o + c]!;
@@ -227,11 +239,14 @@ export class SpanStats {
     }
     // One product per X-site: X̃ᵀ [X̃, Y_j1, Y_j2, …] in ONNX Runtime.
     for (const [i, js] of this.partners) {
-      const xt = gather(i, true);
+      const pick = pickOf(i);
+      const n = pick.length;
+      if (n === 0) continue;
+      const xt = gather(i, pick, true);
       const dx = this.width.get(i)! + 1;
       const cols = dx + js.reduce((a, j) => a + this.width.get(j)!, 0);
       const rhs = new Float64Array(n * cols);
-      const ys = js.map((j) => ({ j, data: gather(j, false), d: this.width.get(j)! }));
+      const ys = js.map((j) => ({ j, data: gather(j, pick, false), d: this.width.get(j)! }));
       for (let k = 0; k < n; k++) {
         let o = k * cols;
         rhs.set(xt.subarray(k * dx, (k + 1) * dx), o);
@@ -255,7 +270,7 @@ export class SpanStats {
 
   snapshot(): SpanStatsSnapshot {
     const ser = (s: SplitSums): SerializedSums => ({
-      rows: s.rows,
+      rows: Object.fromEntries([...s.rows].map(([k, v]) => [String(k), v])),
       gram: Object.fromEntries([...s.gram].map(([k, v]) => [String(k), Array.from(v)])),
       cross: Object.fromEntries([...s.cross].map(([k, v]) => [k, Array.from(v)])),
       ysq: Object.fromEntries([...s.ysq].map(([k, v]) => [String(k), v])),
@@ -289,7 +304,7 @@ export class SpanStats {
     const same = JSON.stringify({ ...snap.config }) === JSON.stringify({ ...this.config });
     if (!same) throw new Error('cannot merge RBA span statistics of different sites, spans, seed or held-out fraction');
     const add = (dst: SplitSums, src: SerializedSums) => {
-      dst.rows += src.rows;
+      for (const k of [...dst.rows.keys()]) dst.rows.set(k, dst.rows.get(k)! + src.rows[String(k)]!);
       const addArr = (a: Float64Array, b: number[]) => {
         if (a.length !== b.length) throw new Error('internal: span statistics of different sizes');
         for (let k = 0; k < a.length; k++) a[k]! += b[k]!;

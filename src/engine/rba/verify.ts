@@ -15,7 +15,7 @@ export interface ModelSide {
   path: string;
   parameters: number;
   sizeBytes: number;
-  /** Median wall time of one batch run, ms. */
+  /** Median wall time of one run of the largest compared batch (LATENCY_RUNS runs, alternating), ms. */
   medianBatchMs: number;
   /** Accuracy against the labels, when given and the output is class logits. */
   accuracy?: number;
@@ -47,6 +47,8 @@ export interface VerifyOptions extends RbaDataOptions {
   /** Only the held-out split (by sample id) of the data; default true. */
   heldOutOnly?: boolean;
 }
+
+export const LATENCY_RUNS = 15;
 
 function numbers(t: ort.Tensor): Float64Array {
   const d = t.data as ArrayLike<number | bigint>;
@@ -145,7 +147,8 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   const tA: number[] = [];
   const tB: number[] = [];
   let cka: CkaSums | undefined;
-  let warmed = false;
+  let latencyFeeds: Record<string, ort.Tensor> | undefined;
+  let latencySize = 0;
   try {
     for await (const full of source.batches(batchSize, opts.signal)) {
       const pick: number[] = [];
@@ -156,33 +159,12 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
       const batch: CalibrationBatch = source.fixedBatchSize ? full : selectSamples(full, pick);
       const rowsOf = source.fixedBatchSize ? pick : pick.map((_, k) => k);
       const feeds = toOrtFeeds(batch);
-      if (!warmed) {
-        await sA.session.run(feeds);
-        await sB.session.run(feeds);
-        warmed = true;
+      if (!latencyFeeds || batch.size > latencySize) {
+        latencyFeeds = feeds;
+        latencySize = batch.size;
       }
-      // Alternate the order so neither model always runs on a warm cache.
-      const runA = async () => {
-        const t = performance.now();
-        const r = await sA.session.run(feeds);
-        tA.push(performance.now() - t);
-        return r[outName]!;
-      };
-      const runB = async () => {
-        const t = performance.now();
-        const r = await sB.session.run(feeds);
-        tB.push(performance.now() - t);
-        return r[outName]!;
-      };
-      let a: ort.Tensor;
-      let b: ort.Tensor;
-      if (tA.length % 2 === 0) {
-        a = await runA();
-        b = await runB();
-      } else {
-        b = await runB();
-        a = await runA();
-      }
+      const a = (await sA.session.run(feeds))[outName]!;
+      const b = (await sB.session.run(feeds))[outName]!;
       const dims = a.dims as number[];
       if (JSON.stringify(dims) !== JSON.stringify(b.dims)) {
         throw Object.assign(new Error(`output '${outName}' has shape [${dims.join(', ')}] in the original but [${b.dims.join(', ')}] in the new model`), { file: opts.candidate });
@@ -241,6 +223,21 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
       positions += xs.length;
       throwIfAborted(opts.signal);
     }
+    // Latency: the largest compared batch, both models warmed up, then alternating runs.
+    if (latencyFeeds) {
+      for (let k = 0; k < 2; k++) {
+        await sA.session.run(latencyFeeds);
+        await sB.session.run(latencyFeeds);
+      }
+      for (let k = 0; k < LATENCY_RUNS; k++) {
+        for (const [s, times] of (k % 2 ? [[sB, tB], [sA, tA]] : [[sA, tA], [sB, tB]]) as [typeof sA, number[]][]) {
+          const t = performance.now();
+          await s.session.run(latencyFeeds);
+          times.push(performance.now() - t);
+        }
+        throwIfAborted(opts.signal);
+      }
+    }
   } finally {
     await sA.dispose();
     await sB.dispose();
@@ -254,7 +251,6 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   };
   const original_ = side(orig, tA, hitsA);
   const candidate = side(cand, tB, hitsB);
-  if (tA.length < 5) notes.push(`latency from only ${tA.length} batch run(s) per model; give more samples for a steadier median`);
   return {
     output: outName,
     samples,
