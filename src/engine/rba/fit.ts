@@ -154,6 +154,45 @@ export class SpanSolver {
     return { w: fromMatrix(chol.solve(toMatrix(rhs, dx, dOut))), lambda };
   }
 
+  private readonly tails = new Map<number, SpanFit | null>();
+
+  /**
+   * The span's held-out error carried to the last block's output: with the linear part A of
+   * the fitted map h_j → h_last and the held-out residual second moment R of the span,
+   * ‖E·A‖² = tr(AᵀRA), relative to ‖h_last‖² on the same rows. Errors made early pass through
+   * more blocks; this weighs them by how the later blocks (to first order) amplify or damp
+   * them, from the same sums. Null when the span h_j → h_last was not accumulated.
+   */
+  async relErrAtLast(fit: SpanFit, last: number): Promise<number | null> {
+    const { from: i, to: j, dIn, dOut } = fit.map;
+    if (j === last) return fit.heldOut.relErr;
+    let tail = this.tails.get(j);
+    if (tail === undefined) {
+      tail = this.stats.hasPair(j, last) ? await this.fit(j, last, { method: 'linear' }) : null;
+      this.tails.set(j, tail);
+    }
+    const h = this.stats.heldOut;
+    const gj = h.gram.get(j);
+    const ysqLast = h.ysq.get(last);
+    if (!tail || !gj || !ysqLast) return null;
+    const dx = dIn + 1;
+    const dj = dOut + 1;
+    const w = fit.map.weight;
+    const c = h.cross.get(pairKey(i, j))!;
+    const gi = h.gram.get(i)!;
+    const wc = await this.matmul.atb(w, dx, dOut, c, dOut);
+    const gw = await this.matmul.atb(gi, dx, dx, w, dOut);
+    const wgw = await this.matmul.atb(w, dx, dOut, gw, dOut);
+    const r = new Float64Array(dOut * dOut);
+    for (let a = 0; a < dOut; a++) {
+      for (let b = 0; b < dOut; b++) r[a * dOut + b] = gj[a * dj + b]! - wc[a * dOut + b]! - wc[b * dOut + a]! + wgw[a * dOut + b]!;
+    }
+    const dl = tail.map.dOut;
+    const aLin = tail.map.weight.subarray(0, dOut * dl);
+    const ra = await this.matmul.atb(r, dOut, dOut, aLin, dl);
+    return Math.max(0, dot(ra, aLin)) / ysqLast;
+  }
+
   async fit(i: number, j: number, opts: FitOptions): Promise<SpanFit> {
     const dIn = this.stats.widthOf(i);
     const dOut = this.stats.widthOf(j);

@@ -3,7 +3,8 @@
 // spans that remove K blocks with the least predicted error; the combined model is then built
 // and measured for real, backing off when the measurement misses the budget.
 //
-// Predicted fidelity of a set S: e(S) = Σ_{s∈S} held-out relErr(s) (first-order: errors of
+// Predicted fidelity of a set S: e(S) = Σ_{s∈S} e(s), where e(s) is the span's held-out error
+// carried linearly to the last block's output (SpanSolver.relErrAtLast; first order: errors of
 // disjoint spans add). The final output's relative MSE is predicted as ρ·e(S) and its top-1
 // disagreement as κ·e(S); ρ and κ start at 1 and are re-fit (least squares through the
 // origin) from every measurement made, so later predictions lean on this model's own numbers.
@@ -73,8 +74,9 @@ export interface PlanResult {
 }
 
 /** The ranked `spans` list of the analysis report, from fits of every accumulated pair. */
-export function spanEntries(ctx: ModelContext, stats: SpanStats, fits: SpanFit[]): SpanEntry[] {
+export function spanEntries(ctx: ModelContext, stats: SpanStats, fits: (SpanFit & { relErrAtLast?: number | null })[]): SpanEntry[] {
   const entries: SpanEntry[] = fits.map((f) => ({
+    ...(f.relErrAtLast !== undefined ? { relErrAtLast: f.relErrAtLast } : {}),
     from: f.map.from,
     to: f.map.to,
     blocksRemoved: f.map.to - f.map.from,
@@ -90,10 +92,14 @@ export function spanEntries(ctx: ModelContext, stats: SpanStats, fits: SpanFit[]
 }
 
 /** Fits every accumulated span with the linear map. */
-export async function fitAllSpans(stats: SpanStats, matmul: MatmulBackend): Promise<SpanFit[]> {
+export async function fitAllSpans(stats: SpanStats, matmul: MatmulBackend): Promise<(SpanFit & { relErrAtLast: number | null })[]> {
   const solver = new SpanSolver(stats, matmul);
-  const fits: SpanFit[] = [];
-  for (const [i, j] of stats.config.pairs) fits.push(await solver.fit(i, j, { method: 'linear' }));
+  const last = Math.max(...stats.config.sites.map((s) => s.block));
+  const fits: (SpanFit & { relErrAtLast: number | null })[] = [];
+  for (const [i, j] of stats.config.pairs) {
+    const f = await solver.fit(i, j, { method: 'linear' });
+    fits.push({ ...f, relErrAtLast: await solver.relErrAtLast(f, last) });
+  }
   return fits;
 }
 
@@ -175,7 +181,11 @@ export async function runPlan(opts: PlanOptions, matmulIn?: MatmulBackend): Prom
     const spans = spanEntries(ctx, pass.stats, fits);
     const byKey = new Map(fits.map((f) => [`${f.map.from}:${f.map.to}`, f]));
     const costs = new Map<string, number>();
-    for (const f of fits) if (f.heldOut.relErr !== null) costs.set(`${f.map.from}:${f.map.to}`, f.heldOut.relErr);
+    // A span's cost: its held-out error carried to the last block (falls back to its own error).
+    for (const f of fits) {
+      const e = f.relErrAtLast ?? f.heldOut.relErr;
+      if (e !== null) costs.set(`${f.map.from}:${f.map.to}`, e);
+    }
     const first = ctx.sites.has(-1) ? -1 : 0;
 
     const t2 = performance.now();

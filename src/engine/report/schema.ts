@@ -140,6 +140,12 @@ export interface SpanEntry {
   relErr: number | null;
   /** Held-out R² of the linear map. */
   r2: number | null;
+  /**
+   * The map's held-out error carried (linearly, by the fitted map h_to → h_last) to the last
+   * block's output, relative to ‖h_last‖²: what the planner ranks by. Absent when that map was
+   * not accumulated.
+   */
+  relErrAtLast?: number | null;
   /** The same two for `skip` (identity), null when the widths differ. */
   skipRelErr: number | null;
   skipR2: number | null;

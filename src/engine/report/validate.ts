@@ -359,6 +359,7 @@ function checkSpans(v: unknown, p: string, L: number): void {
     const removed = int(o.blocksRemoved, key(ep, 'blocksRemoved'), 1);
     if (removed !== (o.to as number) - (o.from as number)) fail(key(ep, 'blocksRemoved'), `expected to − from = ${(o.to as number) - (o.from as number)}, found ${removed}`);
     for (const k of ['relErr', 'r2', 'skipRelErr', 'skipR2'] as const) numOrNull(o[k], key(ep, k));
+    optional(o, 'relErrAtLast', ep, numOrNull);
     num(o.paramsSaved, key(ep, 'paramsSaved'));
     oneOf(o.estimate, SPAN_ESTIMATES, key(ep, 'estimate'));
     const rp = key(ep, 'rows');
