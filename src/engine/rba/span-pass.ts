@@ -29,36 +29,60 @@ export interface SiteShape {
   type: string;
 }
 
+/** What the consumer needs to know about the run (the engine core's PassContext has these). */
+export interface SpanPassContext {
+  blocks: { index: number; output: string }[];
+  blockInput: string | null;
+  maskInput?: string;
+}
+
+/** One batch as the consumer sees it (a subset of the engine core's PassBatch). */
+export interface SpanPassBatch {
+  /** Global id of the first sample; the batch holds ids first … first + size − 1. */
+  first: number;
+  size: number;
+  feeds: CalibrationBatch['feeds'];
+  tensor(name: string): RawTensor;
+}
+
+/** Sites h₋₁ … h_{L−1} of a pass context. */
+export function sitesOf(ctx: SpanPassContext): Map<number, string> {
+  const sites = new Map<number, string>();
+  if (ctx.blockInput) sites.set(-1, ctx.blockInput);
+  for (const b of ctx.blocks) sites.set(b.index, b.output);
+  return sites;
+}
+
 /**
- * Accumulates the normal equations of every candidate span. The first batch fixes the site
- * widths; `tensors` says what the consumer needs from the model (raw block outputs).
+ * A pass consumer (DESIGN §3: requests, onBatch, snapshot, merge, finalize) accumulating the
+ * normal equations of every candidate span from the raw block outputs. The first batch fixes
+ * the site widths and the admitted spans; a fresh consumer merged with snapshots takes them
+ * from the first snapshot.
  */
 export class SpanStatsConsumer {
   readonly name = 'rba-spans';
   stats?: SpanStats;
   shapes = new Map<number, SiteShape>();
   excluded: SpanPair[] = [];
-  private sampleBase = 0;
+  private sites = new Map<number, string>();
 
   constructor(
-    readonly ctx: ModelContext,
     readonly matmul: MatmulBackend,
-    readonly opts: SpanConsumerOptions = {},
+    readonly opts: SpanConsumerOptions & { file?: string } = {},
   ) {}
 
-  /** Raw tensors (and the mask input) this consumer reads each batch. */
-  get tensors(): string[] {
-    return [...this.ctx.sites.values()];
+  requests(ctx: SpanPassContext): { kind: 'raw'; tensor: string }[] {
+    this.sites = sitesOf(ctx);
+    return [...this.sites.values()].map((tensor) => ({ kind: 'raw' as const, tensor }));
   }
 
-  private init(outputs: Record<string, RawTensor>): SpanStats {
+  private init(batch: SpanPassBatch): SpanStats {
     const sites: SpanSite[] = [];
-    for (const [block, tensor] of [...this.ctx.sites].sort((a, b) => a[0] - b[0])) {
-      const t = outputs[tensor];
-      if (!t) throw new Error(`internal: block output '${tensor}' missing from the run`);
+    for (const [block, tensor] of [...this.sites].sort((a, b) => a[0] - b[0])) {
+      const t = batch.tensor(tensor);
       const dims = [...t.dims];
       if (dims.length < 2 || dims.length > 4) {
-        throw Object.assign(new Error(`block ${block} output '${tensor}' has rank ${dims.length}; RBA maps [N, d], [N, T, d] or [N, C, H, W] tensors`), { file: this.ctx.loaded.path });
+        throw Object.assign(new Error(`block ${block} output '${tensor}' has rank ${dims.length}; RBA maps [N, d], [N, T, d] or [N, C, H, W] tensors`), { file: this.opts.file });
       }
       this.shapes.set(block, { block, tensor, dims, width: widthOf(dims), type: t.type ?? 'float32' });
       sites.push({ block, tensor, width: widthOf(dims) });
@@ -68,48 +92,51 @@ export class SpanStatsConsumer {
       for (const [i, j] of pairs) {
         if (!this.shapes.has(i) || !this.shapes.has(j)) throw new Error(`internal: span ${i}→${j} names an unknown block`);
         const why = rowCompatible(this.shapes.get(i)!, this.shapes.get(j)!);
-        if (why) throw Object.assign(new RbaSpanError(spanMismatchMessage(i, j, why, this.shapes)), { file: this.ctx.loaded.path });
+        if (why) throw Object.assign(new RbaSpanError(spanMismatchMessage(i, j, why, this.shapes)), { file: this.opts.file });
       }
     } else {
-      const planned = planSpanPairs(sites, this.opts.budgetBytes ?? DEFAULT_SPAN_BUDGET_BYTES);
+      // Rows of a pair must line up (same rank and token/spatial grid); then the memory budget.
+      const ok = sites.filter((s) => s).map((s) => s.block);
+      const compatible: SpanPair[] = [];
+      for (const i of ok) for (const j of ok) if (j > i && rowCompatible(this.shapes.get(i)!, this.shapes.get(j)!) === null) compatible.push([i, j]);
+      const planned = planSpanPairs(sites, this.opts.budgetBytes ?? DEFAULT_SPAN_BUDGET_BYTES, compatible);
       pairs = planned.pairs;
       this.excluded = planned.excluded;
     }
-    // Rows of a pair must line up: same rank and the same token/spatial grid.
-    pairs = pairs.filter(([i, j]) => rowCompatible(this.shapes.get(i)!, this.shapes.get(j)!) === null || (this.excluded.push([i, j]), false));
-    return new SpanStats({ sites, pairs, heldOut: this.opts.heldOut ?? DEFAULT_HELD_OUT, seed: this.opts.seed ?? 0 });
+    const stats = new SpanStats({ sites, pairs, heldOut: this.opts.heldOut ?? DEFAULT_HELD_OUT, seed: this.opts.seed ?? 0 });
+    if (sites.some((s) => this.shapes.get(s.block)!.dims.length === 2)) stats.estimate = 'pooled';
+    return stats;
   }
 
-  /** One batch: the run's outputs by tensor name, the batch fed, and its global sample ids. */
-  async onBatch(outputs: Record<string, RawTensor>, batch: CalibrationBatch, ids?: number[]): Promise<void> {
-    this.stats ??= this.init(outputs);
-    const sampleIds = ids ?? Array.from({ length: batch.size }, (_, k) => this.sampleBase + k);
-    this.sampleBase += batch.size;
-    const mask = this.ctx.maskInput ? batch.feeds[this.ctx.maskInput] : undefined;
+  async onBatch(batch: SpanPassBatch, ctx: SpanPassContext): Promise<void> {
+    if (!this.sites.size) this.sites = sitesOf(ctx);
+    this.stats ??= this.init(batch);
+    const ids = Array.from({ length: batch.size }, (_, k) => batch.first + k);
+    const mask = ctx.maskInput ? batch.feeds[ctx.maskInput] : undefined;
     const rows = new Map<number, ReturnType<typeof toRows>>();
-    const needed = new Set(this.stats.config.pairs.flat());
-    for (const block of needed) {
-      const shape = this.shapes.get(block)!;
-      const t = outputs[shape.tensor]!;
+    for (const block of new Set(this.stats.config.pairs.flat())) {
+      const t = batch.tensor(this.sites.get(block)!);
       const keep = t.dims.length === 3 && mask ? validPositions(batch.size, t.dims[1]!, { data: mask.data as ArrayLike<number | bigint>, dims: mask.dims }) : undefined;
       rows.set(block, toRows(t, batch.size, keep));
     }
-    if (this.shapes.get(this.stats.config.pairs[0]?.[0] ?? -2)?.dims.length === 2) this.stats.estimate = 'pooled';
-    await this.stats.add(rows, sampleIds, this.matmul);
+    await this.stats.add(rows, ids, this.matmul);
   }
 
-  snapshot(): SpanStatsSnapshot {
-    if (!this.stats) throw new Error('no batches seen');
-    return this.stats.snapshot();
+  snapshot(): SpanStatsSnapshot & { shapes: SiteShape[]; excluded: SpanPair[] } {
+    if (!this.stats) throw new Error('rba-spans: no batches seen');
+    return { ...this.stats.snapshot(), shapes: [...this.shapes.values()], excluded: this.excluded };
   }
 
-  merge(other: SpanStatsSnapshot): void {
-    if (!this.stats) this.stats = SpanStats.fromSnapshot(other);
-    else this.stats.mergeSnapshot(other);
+  merge(other: SpanStatsSnapshot & { shapes?: SiteShape[]; excluded?: SpanPair[] }): void {
+    if (!this.stats) {
+      this.stats = SpanStats.fromSnapshot(other);
+      for (const s of other.shapes ?? []) this.shapes.set(s.block, s);
+      this.excluded = other.excluded ?? [];
+    } else this.stats.mergeSnapshot(other);
   }
 
-  finalize(): SpanStats {
-    if (!this.stats) throw Object.assign(new Error('the calibration data holds no samples'), { file: this.ctx.loaded.path });
+  async finalize(): Promise<SpanStats> {
+    if (!this.stats) throw Object.assign(new Error('the calibration data holds no samples'), { file: this.opts.file });
     return this.stats;
   }
 }
@@ -167,20 +194,22 @@ export interface SpanPassResult {
  */
 export async function runSpanPass(ctx: ModelContext, opts: RbaDataOptions, matmul: MatmulBackend, consumerOpts: SpanConsumerOptions = {}): Promise<SpanPassResult> {
   const source = await openSource(ctx, opts);
-  const consumer = new SpanStatsConsumer(ctx, matmul, { heldOut: opts.heldOut, seed: opts.seed, ...consumerOpts });
-  const session = await openModelSession(exposeTensors(ctx.loaded.model, consumer.tensors), ctx.loaded.dir, opts);
+  const consumer = new SpanStatsConsumer(matmul, { heldOut: opts.heldOut, seed: opts.seed, file: ctx.loaded.path, ...consumerOpts });
+  const passCtx: SpanPassContext = { blocks: ctx.detection.blocks, blockInput: ctx.detection.blockInput, maskInput: ctx.maskInput };
+  const tensors = consumer.requests(passCtx).map((r) => r.tensor);
+  const session = await openModelSession(exposeTensors(ctx.loaded.model, tensors), ctx.loaded.dir, opts);
   let forwardMs = 0;
   let accumulateMs = 0;
+  let first = 0;
   const batchSize = source.fixedBatchSize ?? opts.batch ?? DEFAULT_BATCH;
   try {
     for await (const batch of source.batches(batchSize, opts.signal)) {
       const t0 = performance.now();
       const result = await session.session.run(toOrtFeeds(batch));
       const t1 = performance.now();
-      const outputs: Record<string, RawTensor> = {};
-      for (const name of consumer.tensors) outputs[name] = rawOf(result[name]!);
-      await consumer.onBatch(outputs, batch);
+      await consumer.onBatch({ first, size: batch.size, feeds: batch.feeds, tensor: (name) => rawOf(result[name]!) }, passCtx);
       for (const t of Object.values(result)) t.dispose?.();
+      first += batch.size;
       accumulateMs += performance.now() - t1;
       forwardMs += t1 - t0;
       throwIfAborted(opts.signal);
@@ -189,6 +218,6 @@ export async function runSpanPass(ctx: ModelContext, opts: RbaDataOptions, matmu
     await session.dispose();
     await source.close();
   }
-  const stats = consumer.finalize();
+  const stats = await consumer.finalize();
   return { consumer, stats, samples: stats.samples, forwardMs, accumulateMs, batchSize };
 }

@@ -60,10 +60,11 @@ export function spanStatsBytes(sites: SpanSite[], pairs: SpanPair[]): number {
  * All spans −1 ≤ i < j ≤ L−1 (from −1 only when h₋₁ is known), admitted shortest first while
  * the state fits in `budgetBytes`. Returns the admitted pairs and the ones left out.
  */
-export function planSpanPairs(sites: SpanSite[], budgetBytes = DEFAULT_SPAN_BUDGET_BYTES): { pairs: SpanPair[]; excluded: SpanPair[] } {
+export function planSpanPairs(sites: SpanSite[], budgetBytes = DEFAULT_SPAN_BUDGET_BYTES, candidates?: SpanPair[]): { pairs: SpanPair[]; excluded: SpanPair[] } {
   const blocks = sites.map((s) => s.block).sort((a, b) => a - b);
   const all: SpanPair[] = [];
-  for (const i of blocks) for (const j of blocks) if (j > i) all.push([i, j]);
+  if (candidates) all.push(...candidates);
+  else for (const i of blocks) for (const j of blocks) if (j > i) all.push([i, j]);
   all.sort((a, b) => a[1] - a[0] - (b[1] - b[0]) || a[0] - b[0]);
   const pairs: SpanPair[] = [];
   const excluded: SpanPair[] = [];
