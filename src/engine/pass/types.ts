@@ -63,6 +63,8 @@ export interface PooledRows {
   ids: Int32Array;
   /** Token position of each row under `tokens` pooling (NCHW: h·W + w); absent otherwise. */
   positions?: Int32Array;
+  /** Positions per sample before padding rows were removed (1 unless `tokens` pooling). */
+  perSample: number;
 }
 
 /** A tensor handed to consumers (ONNX Runtime's data, not copied). */
