@@ -6,7 +6,7 @@ import { openModelContext } from '../../src/engine/rba/context';
 import { augmentedIdentity, SpanSolver } from '../../src/engine/rba/fit';
 import { bestSet } from '../../src/engine/rba/plan';
 import { toRows } from '../../src/engine/rba/rows';
-import { runSpanPass } from '../../src/engine/rba/span-pass';
+import { runSpanPass } from '../../src/engine/rba/one-pass';
 import { isHeldOut, planSpanPairs, SpanStats, spanStatsBytes, type SiteRows } from '../../src/engine/rba/span-stats';
 import { fixture, manifest } from '../helpers/fixtures';
 import { blocks, buildBlockModel, seededRandom, tempDir, writeModel } from '../helpers/rba-models';

@@ -1,12 +1,14 @@
 // What every RBA job opens first: the model, its blocks, the calibration data, and the span
 // sites (h₋₁ … h_{L−1}) with their tensors.
 import * as path from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { calibrationHints, DEFAULT_MAX_SAMPLES, modelInputs } from '../analysis/analyze.js';
-import type { SessionSettings } from '../analysis/session.js';
+import { DEFAULT_MAX_SAMPLES } from '../jobs/analyze.js';
+import { calibrationHints, findMaskInput, modelInputs } from '../model/introspect.js';
+import type { SessionSettings } from '../runtime/session.js';
 import { detectBlocks, type BlockDetection } from '../blocks/detect.js';
 import { GraphIndex } from '../blocks/graph-index.js';
 import { openCalibration, type CalibrationBatch, type CalibrationSource, type InputSpec, type OpenOptions } from '../calibration/index.js';
+export { toOrtFeeds } from '../runtime/feeds.js';
+export { findMaskInput };
 import { checkExternalData, loadModelFile, type LoadedModel } from '../onnx/model-file.js';
 
 export interface RbaDataOptions extends SessionSettings {
@@ -27,7 +29,7 @@ export interface RbaDataOptions extends SessionSettings {
   signal?: AbortSignal;
 }
 
-export const DEFAULT_HELD_OUT = 0.2;
+export { DEFAULT_HELD_OUT } from './span-stats.js';
 export const DEFAULT_BATCH = 32;
 
 export interface ModelContext {
@@ -66,10 +68,6 @@ export async function openModelContext(opts: Pick<RbaDataOptions, 'model' | 'blo
   return { loaded, detection, index, inputs, maskInput: findMaskInput(inputs), sites };
 }
 
-export function findMaskInput(inputs: InputSpec[]): string | undefined {
-  return inputs.find((i) => /mask/i.test(i.name) && i.shape.length === 2 && i.dtype !== 'float32' && i.dtype !== 'float64')?.name;
-}
-
 export async function openSource(ctx: Pick<ModelContext, 'loaded' | 'inputs'>, opts: RbaDataOptions): Promise<CalibrationSource> {
   const hints = calibrationHints(ctx.loaded.model);
   if (opts.seqLen) hints.seqLen = opts.seqLen;
@@ -88,14 +86,6 @@ export async function openSource(ctx: Pick<ModelContext, 'loaded' | 'inputs'>, o
   });
 }
 
-export function toOrtFeeds(batch: CalibrationBatch): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(batch.feeds)) {
-    feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
-  }
-  return feeds;
-}
-
 /** The batch restricted to the given sample positions (every feed's dimension 0). */
 export function selectSamples(batch: CalibrationBatch, keep: number[]): CalibrationBatch {
   if (keep.length === batch.size) return batch;
@@ -107,7 +97,8 @@ export function selectSamples(batch: CalibrationBatch, keep: number[]): Calibrat
     keep.forEach((s, k) => (data as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(t.data.subarray(s * per, (s + 1) * per) as ArrayLike<unknown>, k * per));
     feeds[name] = { dtype: t.dtype, dims: [keep.length, ...t.dims.slice(1)], data };
   }
-  const out: CalibrationBatch = { feeds, size: keep.length };
+  // `first` keeps the batch's first id: the picked ids are not consecutive, callers track them.
+  const out: CalibrationBatch = { feeds, first: batch.first, size: keep.length };
   if (batch.labels) out.labels = Int32Array.from(keep.map((s) => batch.labels![s]!));
   return out;
 }

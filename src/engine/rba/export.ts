@@ -7,7 +7,8 @@ import { saveModelFile, externalFiles, type SaveResult } from '../onnx/model-fil
 import { DataType } from '../onnx/types.js';
 import { openModelContext, type ModelContext, type RbaDataOptions } from './context.js';
 import { SpanSolver, type FitOptions, type RbaMethod, type Shrink, type SpanFit } from './fit.js';
-import { runSpanPass, type SiteShape } from './span-pass.js';
+import { runSpanPass } from './one-pass.js';
+import type { SiteShape } from './span-pass.js';
 import type { SpanStats } from './span-stats.js';
 import { replaceSpans, type SpanReplacement } from './surgery.js';
 import { verifyModels, type VerifyResult } from './verify.js';

@@ -13,9 +13,11 @@ import { encodeModel } from '../onnx/codec.js';
 import type { LoadedModel } from '../onnx/model-file.js';
 import type { SpanEntry } from '../report/schema.js';
 import { openModelContext, type ModelContext, type RbaDataOptions } from './context.js';
-import { blockParams, checkOutputPath, defaultOutputPath, replacementFor, writeDerived } from './export.js';
-import { SpanSolver, type SpanFit } from './fit.js';
-import { runSpanPass, type SiteShape } from './span-pass.js';
+import { checkOutputPath, defaultOutputPath, replacementFor, writeDerived } from './export.js';
+import type { SpanFit } from './fit.js';
+import { fitAllSpans, spanEntries } from './ranking.js';
+import { runSpanPass } from './one-pass.js';
+import type { SiteShape } from './span-pass.js';
 import type { SpanPair, SpanStats } from './span-stats.js';
 import { replaceSpans } from './surgery.js';
 import { verifyModels, type VerifyResult } from './verify.js';
@@ -73,35 +75,7 @@ export interface PlanResult {
   timings: { passMs: number; forwardMs: number; accumulateMs: number; fitMs: number; searchMs: number };
 }
 
-/** The ranked `spans` list of the analysis report, from fits of every accumulated pair. */
-export function spanEntries(ctx: ModelContext, stats: SpanStats, fits: (SpanFit & { relErrAtLast?: number | null })[]): SpanEntry[] {
-  const entries: SpanEntry[] = fits.map((f) => ({
-    ...(f.relErrAtLast !== undefined ? { relErrAtLast: f.relErrAtLast } : {}),
-    from: f.map.from,
-    to: f.map.to,
-    blocksRemoved: f.map.to - f.map.from,
-    relErr: f.heldOut.relErr,
-    r2: f.heldOut.r2,
-    skipRelErr: f.skip?.heldOut.relErr ?? null,
-    skipR2: f.skip?.heldOut.r2 ?? null,
-    paramsSaved: blockParams(ctx, f.map.from, f.map.to) - f.map.params,
-    estimate: stats.estimate,
-    rows: { train: f.train.rows, heldOut: f.heldOut.rows },
-  }));
-  return entries.sort((a, b) => (a.relErr ?? Infinity) - (b.relErr ?? Infinity) || b.blocksRemoved - a.blocksRemoved);
-}
-
-/** Fits every accumulated span with the linear map. */
-export async function fitAllSpans(stats: SpanStats, matmul: MatmulBackend): Promise<(SpanFit & { relErrAtLast: number | null })[]> {
-  const solver = new SpanSolver(stats, matmul);
-  const last = Math.max(...stats.config.sites.map((s) => s.block));
-  const fits: (SpanFit & { relErrAtLast: number | null })[] = [];
-  for (const [i, j] of stats.config.pairs) {
-    const f = await solver.fit(i, j, { method: 'linear' });
-    fits.push({ ...f, relErrAtLast: await solver.relErrAtLast(f, last) });
-  }
-  return fits;
-}
+export { fitAllSpans, spanEntries } from './ranking.js';
 
 /**
  * Non-overlapping spans over blocks −1..L−1 that remove exactly K blocks with the least total
@@ -178,7 +152,7 @@ export async function runPlan(opts: PlanOptions, matmulIn?: MatmulBackend): Prom
     const t1 = performance.now();
     const fits = await fitAllSpans(pass.stats, matmul);
     const fitMs = performance.now() - t1;
-    const spans = spanEntries(ctx, pass.stats, fits);
+    const spans = spanEntries(ctx.detection.blocks, pass.stats, fits);
     const byKey = new Map(fits.map((f) => [`${f.map.from}:${f.map.to}`, f]));
     const costs = new Map<string, number>();
     // A span's cost: its held-out error carried to the last block (falls back to its own error).

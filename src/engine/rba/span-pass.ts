@@ -1,17 +1,24 @@
 // The span statistics as a pass consumer (DESIGN §3: `onBatch`, `snapshot`, `merge`,
 // `finalize`), and a driver that streams the calibration data once through a copy of the model
 // exposing every block output, feeding every candidate span at once.
-import * as ort from 'onnxruntime-node';
-import { openModelSession } from '../analysis/session.js';
-import { exposeTensors } from '../blocks/instrument.js';
 import type { CalibrationBatch } from '../calibration/index.js';
-import { throwIfAborted } from '../calibration/types.js';
 import type { MatmulBackend } from '../linalg/matmul.js';
-import { DEFAULT_BATCH, DEFAULT_HELD_OUT, openSource, toOrtFeeds, type ModelContext, type RbaDataOptions } from './context.js';
+import type { PassBatch, PassConsumer, PassContext, Snapshot, TensorRequest } from '../pass/types.js';
+import { deriveSeed, hashUniform } from '../random.js';
 import { toRows, validPositions, widthOf, type RawTensor } from './rows.js';
-import { DEFAULT_SPAN_BUDGET_BYTES, planSpanPairs, SpanStats, type SpanPair, type SpanSite, type SpanStatsSnapshot } from './span-stats.js';
+import { DEFAULT_HELD_OUT, DEFAULT_SPAN_BUDGET_BYTES, planSpanPairs, SpanStats, type SpanPair, type SpanSite, type SpanStatsSnapshot } from './span-stats.js';
+
+/** Rows per sample in the analysis pass's span statistics (a token subsample bounds its cost). */
+export const ANALYSIS_SPAN_ROWS_PER_SAMPLE = 16;
 
 export interface SpanConsumerOptions {
+  /** Say why in `disabled` instead of throwing when the block outputs cannot be mapped (analysis). */
+  lenient?: boolean;
+  /**
+   * Token subsample: at most about this many rows per sample (positions kept by a hash of
+   * (seed, sample id, position), so shards agree). Default: every row.
+   */
+  maxRowsPerSample?: number;
   /** Spans to accumulate; default: every span admitted by the memory budget. */
   pairs?: SpanPair[];
   budgetBytes?: number;
@@ -59,11 +66,13 @@ export function sitesOf(ctx: SpanPassContext): Map<number, string> {
  * the site widths and the admitted spans; a fresh consumer merged with snapshots takes them
  * from the first snapshot.
  */
-export class SpanStatsConsumer {
+export class SpanStatsConsumer implements PassConsumer<SpanStats> {
   readonly name = 'rba-spans';
   stats?: SpanStats;
   shapes = new Map<number, SiteShape>();
   excluded: SpanPair[] = [];
+  /** Why spans are not estimated (lenient mode), e.g. block outputs of an unsupported rank. */
+  disabled?: string;
   private sites = new Map<number, string>();
 
   constructor(
@@ -71,7 +80,7 @@ export class SpanStatsConsumer {
     readonly opts: SpanConsumerOptions & { file?: string } = {},
   ) {}
 
-  requests(ctx: SpanPassContext): { kind: 'raw'; tensor: string }[] {
+  requests(ctx: SpanPassContext | PassContext): TensorRequest[] {
     this.sites = sitesOf(ctx);
     return [...this.sites.values()].map((tensor) => ({ kind: 'raw' as const, tensor }));
   }
@@ -108,26 +117,57 @@ export class SpanStatsConsumer {
     return stats;
   }
 
-  async onBatch(batch: SpanPassBatch, ctx: SpanPassContext): Promise<void> {
+  async onBatch(batch: SpanPassBatch | PassBatch, ctx: SpanPassContext | PassContext): Promise<void> {
+    if (this.disabled) return;
     if (!this.sites.size) this.sites = sitesOf(ctx);
-    this.stats ??= this.init(batch);
-    const ids = Array.from({ length: batch.size }, (_, k) => batch.first + k);
-    const mask = ctx.maskInput ? batch.feeds[ctx.maskInput] : undefined;
+    const b = batch as SpanPassBatch;
+    if (!this.stats) {
+      try {
+        this.stats = this.init(b);
+      } catch (e) {
+        if (!this.opts.lenient) throw e;
+        this.disabled = (e as Error).message;
+        return;
+      }
+    }
+    const ids = Array.from({ length: b.size }, (_, k) => b.first + k);
+    const mask = ctx.maskInput ? b.feeds[ctx.maskInput] : undefined;
     const rows = new Map<number, ReturnType<typeof toRows>>();
+    const cap = this.opts.maxRowsPerSample;
+    const seed = deriveSeed(this.opts.seed ?? 0, 'rba-rows');
     for (const block of new Set(this.stats.config.pairs.flat())) {
-      const t = batch.tensor(this.sites.get(block)!);
-      const keep = t.dims.length === 3 && mask ? validPositions(batch.size, t.dims[1]!, { data: mask.data as ArrayLike<number | bigint>, dims: mask.dims }) : undefined;
-      rows.set(block, toRows(t, batch.size, keep));
+      const t = b.tensor(this.sites.get(block)!);
+      const rank = t.dims.length;
+      const perSample = rank === 3 ? t.dims[1]! : rank === 4 ? t.dims[2]! * t.dims[3]! : 1;
+      let keep = rank === 3 && mask ? validPositions(b.size, perSample, { data: mask.data as ArrayLike<number | bigint>, dims: mask.dims }) : undefined;
+      if (cap !== undefined && perSample > cap) {
+        keep ??= new Uint8Array(b.size * perSample).fill(1);
+        const frac = cap / perSample;
+        for (let k = 0; k < keep.length; k++) {
+          const id = ids[Math.floor(k / perSample)]!;
+          if (keep[k] && hashUniform(seed, id * 65536 + (k % perSample)) >= frac) keep[k] = 0;
+        }
+        this.stats.estimate = 'token-subsample';
+      }
+      rows.set(block, toRows(t, b.size, keep));
     }
     await this.stats.add(rows, ids, this.matmul);
   }
 
-  snapshot(): SpanStatsSnapshot & { shapes: SiteShape[]; excluded: SpanPair[] } {
-    if (!this.stats) throw new Error('rba-spans: no batches seen');
-    return { ...this.stats.snapshot(), shapes: [...this.shapes.values()], excluded: this.excluded };
+  snapshot(): Snapshot {
+    if (this.disabled) return { disabled: this.disabled };
+    if (!this.stats) return { empty: true };
+    return { ...this.stats.snapshot(), shapes: [...this.shapes.values()], excluded: this.excluded } as unknown as Snapshot;
   }
 
-  merge(other: SpanStatsSnapshot & { shapes?: SiteShape[]; excluded?: SpanPair[] }): void {
+  merge(snap: Snapshot): void {
+    if ((snap as { empty?: boolean }).empty) return;
+    const why = (snap as { disabled?: string }).disabled;
+    if (why) {
+      this.disabled = why;
+      return;
+    }
+    const other = snap as unknown as SpanStatsSnapshot & { shapes?: SiteShape[]; excluded?: SpanPair[] };
     if (!this.stats) {
       this.stats = SpanStats.fromSnapshot(other);
       for (const s of other.shapes ?? []) this.shapes.set(s.block, s);
@@ -135,7 +175,7 @@ export class SpanStatsConsumer {
     } else this.stats.mergeSnapshot(other);
   }
 
-  async finalize(): Promise<SpanStats> {
+  async finalize(..._args: unknown[]): Promise<SpanStats> {
     if (!this.stats) throw Object.assign(new Error('the calibration data holds no samples'), { file: this.opts.file });
     return this.stats;
   }
@@ -175,49 +215,3 @@ export function fmtDims(d: readonly number[]): string {
   return `[${d.join(', ')}]`;
 }
 
-function rawOf(t: ort.Tensor): RawTensor {
-  return { data: t.data as ArrayLike<number>, dims: t.dims as number[], type: t.type };
-}
-
-export interface SpanPassResult {
-  consumer: SpanStatsConsumer;
-  stats: SpanStats;
-  samples: number;
-  forwardMs: number;
-  accumulateMs: number;
-  batchSize: number;
-}
-
-/**
- * Phase-1 driver: one forward pass over the calibration data with every block output exposed,
- * feeding the span consumer. (The engine core's runPass takes this role when it lands.)
- */
-export async function runSpanPass(ctx: ModelContext, opts: RbaDataOptions, matmul: MatmulBackend, consumerOpts: SpanConsumerOptions = {}): Promise<SpanPassResult> {
-  const source = await openSource(ctx, opts);
-  const consumer = new SpanStatsConsumer(matmul, { heldOut: opts.heldOut, seed: opts.seed, file: ctx.loaded.path, ...consumerOpts });
-  const passCtx: SpanPassContext = { blocks: ctx.detection.blocks, blockInput: ctx.detection.blockInput, maskInput: ctx.maskInput };
-  const tensors = consumer.requests(passCtx).map((r) => r.tensor);
-  const session = await openModelSession(exposeTensors(ctx.loaded.model, tensors), ctx.loaded.dir, opts);
-  let forwardMs = 0;
-  let accumulateMs = 0;
-  let first = 0;
-  const batchSize = source.fixedBatchSize ?? opts.batch ?? DEFAULT_BATCH;
-  try {
-    for await (const batch of source.batches(batchSize, opts.signal)) {
-      const t0 = performance.now();
-      const result = await session.session.run(toOrtFeeds(batch));
-      const t1 = performance.now();
-      await consumer.onBatch({ first, size: batch.size, feeds: batch.feeds, tensor: (name) => rawOf(result[name]!) }, passCtx);
-      for (const t of Object.values(result)) t.dispose?.();
-      first += batch.size;
-      accumulateMs += performance.now() - t1;
-      forwardMs += t1 - t0;
-      throwIfAborted(opts.signal);
-    }
-  } finally {
-    await session.dispose();
-    await source.close();
-  }
-  const stats = await consumer.finalize();
-  return { consumer, stats, samples: stats.samples, forwardMs, accumulateMs, batchSize };
-}

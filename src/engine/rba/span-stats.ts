@@ -14,7 +14,7 @@
 // pair (train and held-out). `planSpanPairs` admits pairs shortest-first under a byte budget and
 // names the spans it left out.
 import type { MatmulBackend } from '../linalg/matmul.js';
-import { deriveSeed, hashUniform } from '../random.js';
+import { isHeldOut as probeHeldOut } from '../stats/probe.js';
 
 /** A site is h_b for b = −1 (block 0's input) … L−1. */
 export interface SpanSite {
@@ -36,10 +36,16 @@ export interface SpanStatsConfig {
   seed: number;
 }
 
-/** Which samples are held out: a function of (seed, sample id) only, so shards agree. */
+/**
+ * Which samples are held out: a function of (seed, sample id) only, so shards agree; the same
+ * split as the analysis probe's (stats/probe.ts).
+ */
 export function isHeldOut(seed: number, id: number, fraction: number): boolean {
-  return hashUniform(deriveSeed(seed, 'rba-heldout'), id) < fraction;
+  return probeHeldOut(seed, id, fraction);
 }
+
+/** Fraction of samples held out for the fits' quality and for verification. */
+export const DEFAULT_HELD_OUT = 0.2;
 
 export const DEFAULT_SPAN_BUDGET_BYTES = 512 * 2 ** 20;
 

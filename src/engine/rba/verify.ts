@@ -1,13 +1,13 @@
 // Verification of an exported model (DESIGN §2, "Fidelity of an exported model"): both models
 // run on the same held-out samples; the final outputs are compared.
 import * as ort from 'onnxruntime-node';
-import { openModelSession } from '../analysis/session.js';
+import { openModelSession } from '../runtime/session.js';
 import { halfToFloat } from '../calibration/dtype.js';
 import type { CalibrationBatch } from '../calibration/index.js';
 import { throwIfAborted } from '../calibration/types.js';
 import type { MatmulBackend } from '../linalg/matmul.js';
 import { countParameters, type LoadedModel } from '../onnx/model-file.js';
-import { modelInputs } from '../analysis/analyze.js';
+import { modelInputs } from '../model/introspect.js';
 import { DEFAULT_BATCH, DEFAULT_HELD_OUT, findMaskInput, loadChecked, openSource, selectSamples, toOrtFeeds, type RbaDataOptions } from './context.js';
 import { isHeldOut } from './span-stats.js';
 
@@ -133,7 +133,6 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   const seed = opts.seed ?? 0;
   const batchSize = source.fixedBatchSize ?? opts.batch ?? DEFAULT_BATCH;
   const notes: string[] = [];
-  let sampleBase = 0;
   let samples = 0;
   let positions = 0;
   let sse = 0;
@@ -152,8 +151,7 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   try {
     for await (const full of source.batches(batchSize, opts.signal)) {
       const pick: number[] = [];
-      for (let s = 0; s < full.size; s++) if (!heldOutOnly || isHeldOut(seed, sampleBase + s, frac)) pick.push(s);
-      sampleBase += full.size;
+      for (let s = 0; s < full.size; s++) if (!heldOutOnly || isHeldOut(seed, full.first + s, frac)) pick.push(s);
       if (!pick.length) continue;
       // A fixed batch dimension cannot be narrowed: run the whole batch, compare the picked samples.
       const batch: CalibrationBatch = source.fixedBatchSize ? full : selectSamples(full, pick);
