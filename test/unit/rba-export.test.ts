@@ -146,6 +146,23 @@ describe('rba export: every fixture round-trips through ONNX Runtime', () => {
     assert.equal(loaded.model.graph!.node.length, (await loadModelFile(fixture(manifest.models.vit_tiny!.file))).model.graph!.node.length, 'input model not modified');
   });
 
+  it('a second replacement over an already replaced span gets fresh names and still runs', async () => {
+    const loaded = await loadModelFile(fixture(manifest.models.vit_tiny!.file));
+    const det = detectBlocks(loaded.model);
+    const d = 48;
+    const rep = (model: ModelProto) =>
+      replaceSpans(model, [{ map: { from: 2, to: 3, method: 'linear', dIn: d, dOut: d, weight: augmentedIdentity(d), params: d * d + d }, input: det.blocks[2]!.output, output: det.blocks[3]!.output, rank: 3, elemType: DataType.FLOAT }]).model;
+    const twice = rep(rep(loaded.model));
+    const names = twice.graph!.initializer.map((t) => t.name);
+    assert.equal(new Set(names).size, names.length, 'initializer names are unique');
+    const outs = twice.graph!.node.flatMap((n) => n.output);
+    assert.equal(new Set(outs).size, outs.length, 'every tensor has one producer');
+    const s = await ort.InferenceSession.create(encodeModel(twice));
+    const r = await s.run(feedsFor('vit_tiny'));
+    assert.deepEqual(r.logits!.dims, [3, 10]);
+    await s.release();
+  });
+
   it('fp16 models get fp16 weights, and the export runs', async () => {
     const loaded = await loadModelFile(fixture(manifest.models.linear_blocks!.file));
     const g = loaded.model.graph!;

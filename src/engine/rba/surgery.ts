@@ -138,7 +138,7 @@ function weightTensor(name: string, elemType: number, dims: number[], data: Floa
 }
 
 /** The nodes and weights of one replacement; the last node writes `rep.output`. */
-function replacementNodes(rep: SpanReplacement, tag: string): { nodes: NodeProto[]; inits: TensorProto[] } {
+function replacementNodes(rep: SpanReplacement, tag: string, opset: number): { nodes: NodeProto[]; inits: TensorProto[] } {
   const { map, input, output, rank, elemType } = rep;
   const { dIn, dOut } = map;
   const nodes: NodeProto[] = [];
@@ -163,7 +163,8 @@ function replacementNodes(rep: SpanReplacement, tag: string): { nodes: NodeProto
     inits.push(weightTensor(t(`${name}.weight`), elemType, [dIn, cols], m), weightTensor(t(`${name}.bias`), elemType, [cols], b));
     const mm = t(`${name}/MatMul_output_0`);
     nodes.push(makeNode('MatMul', [x, t(`${name}.weight`)], [mm], [], t(`${name}/MatMul`)));
-    nodes.push(makeNode('Add', [mm, t(`${name}.bias`)], [out], [], t(`${name}/Add`)));
+    // Before opset 7, Add broadcasts only with broadcast=1.
+    nodes.push(makeNode('Add', [mm, t(`${name}.bias`)], [out], opset > 0 && opset < 7 ? [attr.int('broadcast', 1)] : [], t(`${name}/Add`)));
   };
   if (map.method === 'linear' || !map.lowrank) {
     affine(input, map.weight, dOut, output, 'map');
@@ -210,7 +211,6 @@ export function replaceSpans(model: ModelProto, reps: SpanReplacement[]): Surger
   }
   for (const r of reps) {
     if (!WEIGHT_TYPES.has(r.elemType)) throw new RbaSurgeryError(`block output '${r.input}' has element type ${r.elemType}; RBA maps float, float16 or double tensors`);
-    if (r.rank === 4 && opset > 0 && opset < 1) throw new RbaSurgeryError('Conv needs opset ≥ 1');
   }
   const liveBefore = liveNodes(graph);
   const producer = new Map<string, number>();
@@ -237,12 +237,24 @@ export function replaceSpans(model: ModelProto, reps: SpanReplacement[]): Surger
     const old = nodes[p]!;
     nodes[p] = { ...old, output: old.output.map((o) => (o === rep.output ? fresh(`${o}::blocklens_replaced`) : o)) };
     const tag = fresh(`/blocklens_rba/span_${rep.map.from < 0 ? 'in' : rep.map.from}_${rep.map.to}`);
-    const { nodes: ns, inits } = replacementNodes(rep, tag);
+    const { nodes: ns, inits } = replacementNodes(rep, tag, opset);
+    const replacementOutputs = ns.map((n) => n.output[0]);
+    // New names must not clash with the model's; nodes follow any renaming.
+    const renamed = new Map<string, string>();
     for (const init of inits) {
-      if (taken.has(init.name!)) init.name = fresh(init.name!);
-      taken.add(init.name!);
+      const name = fresh(init.name!);
+      if (name !== init.name) renamed.set(init.name!, name);
+      init.name = name;
     }
-    // Keep initializer names in the nodes in step with any renaming above.
+    for (const n of ns) {
+      n.input = n.input.map((i) => renamed.get(i) ?? i);
+      n.output = n.output.map((o) => (o === rep.output ? o : fresh(o)));
+    }
+    for (let k = 0; k < ns.length; k++) {
+      // Intermediate outputs may have been renamed: rewire the later nodes of this replacement.
+      const orig = replacementOutputs[k];
+      if (orig && orig !== ns[k]!.output[0]) for (const m of ns) m.input = m.input.map((i) => (i === orig ? ns[k]!.output[0]! : i));
+    }
     const at = producer.get(rep.input);
     const base = at === undefined ? -1 : at;
     ns.forEach((n, k) => {
