@@ -150,9 +150,14 @@ describe('rba export: every fixture round-trips through ONNX Runtime', () => {
     const loaded = await loadModelFile(fixture(manifest.models.vit_tiny!.file));
     const det = detectBlocks(loaded.model);
     const d = 48;
-    const rep = (model: ModelProto) =>
-      replaceSpans(model, [{ map: { from: 2, to: 3, method: 'linear', dIn: d, dOut: d, weight: augmentedIdentity(d), params: d * d + d }, input: det.blocks[2]!.output, output: det.blocks[3]!.output, rank: 3, elemType: DataType.FLOAT }]).model;
-    const twice = rep(rep(loaded.model));
+    const rep = (model: ModelProto, scale: number) =>
+      replaceSpans(model, [{ map: { from: 2, to: 3, method: 'linear', dIn: d, dOut: d, weight: augmentedIdentity(d).map((v) => v * scale), params: d * d + d }, input: det.blocks[2]!.output, output: det.blocks[3]!.output, rank: 3, elemType: DataType.FLOAT }]).model;
+    const twice = rep(rep(loaded.model, 1), 2);
+    // The map that stays is the second one (weights 2·I), wired to its own initializers.
+    const mm = twice.graph!.node.filter((n) => n.opType === 'MatMul' && n.name?.startsWith('/blocklens_rba'));
+    assert.equal(mm.length, 1);
+    const w = twice.graph!.initializer.find((t) => t.name === mm[0]!.input[1])!;
+    assert.equal(new Float32Array(w.rawData!.slice().buffer)[0], 2);
     const names = twice.graph!.initializer.map((t) => t.name);
     assert.equal(new Set(names).size, names.length, 'initializer names are unique');
     const outs = twice.graph!.node.flatMap((n) => n.output);
