@@ -111,12 +111,16 @@ export async function quality(sums: SplitSums, i: number, j: number, w: Float64A
 
 /** Cholesky factors of G_i + λI, cached per site (shared by every span starting there). */
 export class SpanSolver {
-  private readonly chol = new Map<number, { chol: CholeskyDecomposition; lambda: number }>();
+  private readonly inverse = new Map<number, { inv: Float64Array; lambda: number }>();
 
   constructor(readonly stats: SpanStats, readonly matmul: MatmulBackend, readonly ridge = DEFAULT_RIDGE) {}
 
-  private factor(i: number): { chol: CholeskyDecomposition; lambda: number } {
-    let f = this.chol.get(i);
+  /**
+   * (G_i + λI)⁻¹ by Cholesky (ml-matrix, O(d³) once per start block); every span from block i
+   * then costs one product in ONNX Runtime.
+   */
+  private factor(i: number): { inv: Float64Array; lambda: number } {
+    let f = this.inverse.get(i);
     if (f) return f;
     const d = this.stats.widthOf(i);
     const dx = d + 1;
@@ -130,17 +134,20 @@ export class SpanSolver {
     for (let k = 0; k < dx; k++) m.set(k, k, m.get(k, k) + lambda);
     const chol = new CholeskyDecomposition(m);
     if (!chol.isPositiveDefinite()) throw new SpanFitError(`the normal equations of block ${i} are not positive definite (non-finite activations?)`);
-    f = { chol, lambda };
-    this.chol.set(i, f);
+    const inv = fromMatrix(chol.solve(Matrix.eye(dx, dx)));
+    // Symmetrise (the solve leaves rounding asymmetry; GᵀW below assumes symmetry).
+    for (let a = 0; a < dx; a++) for (let b = a + 1; b < dx; b++) inv[a * dx + b] = inv[b * dx + a] = 0.5 * (inv[a * dx + b]! + inv[b * dx + a]!);
+    f = { inv, lambda };
+    this.inverse.set(i, f);
     return f;
   }
 
   /** Ridge solution for span (i, j): (G + λI)W = C [− G·Ĩ when residual] [+ λĨ when shrinking to identity]. */
-  private solve(i: number, j: number, shrink: Shrink, residual: boolean): { w: Float64Array; lambda: number } {
+  private async solve(i: number, j: number, shrink: Shrink, residual: boolean): Promise<{ w: Float64Array; lambda: number }> {
     const dIn = this.stats.widthOf(i);
     const dOut = this.stats.widthOf(j);
     const dx = dIn + 1;
-    const { chol, lambda } = this.factor(i);
+    const { inv, lambda } = this.factor(i);
     const c = this.stats.train.cross.get(pairKey(i, j));
     if (!c) throw new SpanFitError(`span ${i}→${j} was not accumulated (left out by the memory budget?)`);
     const rhs = Float64Array.from(c);
@@ -151,7 +158,7 @@ export class SpanSolver {
     } else if (shrink === 'identity') {
       for (let k = 0; k < dOut; k++) rhs[k * dOut + k]! += lambda;
     }
-    return { w: fromMatrix(chol.solve(toMatrix(rhs, dx, dOut))), lambda };
+    return { w: await this.matmul.atb(inv, dx, dx, rhs, dOut), lambda };
   }
 
   private readonly tails = new Map<number, SpanFit | null>();
@@ -210,7 +217,7 @@ export class SpanSolver {
       case 'linear': {
         shrink = opts.shrink ?? (same ? 'identity' : 'zero');
         if (shrink === 'identity' && !same) throw new SpanFitError(`shrinking toward the identity needs equal widths (${dIn} ≠ ${dOut})`);
-        const s = this.solve(i, j, shrink, false);
+        const s = await this.solve(i, j, shrink, false);
         lambda = s.lambda;
         map = { from: i, to: j, method: 'linear', dIn, dOut, weight: s.w, params: dx * dOut };
         break;
@@ -221,7 +228,7 @@ export class SpanSolver {
         if (rank >= Math.min(dx, dOut)) throw new SpanFitError(`--rank ${rank} is not below the map's full rank ${Math.min(dx, dOut)}; use --method linear`);
         const residual = same;
         shrink = residual ? 'identity' : 'zero';
-        const s = this.solve(i, j, 'zero', residual);
+        const s = await this.solve(i, j, 'zero', residual);
         lambda = s.lambda;
         const g = this.stats.train.gram.get(i)!;
         // M = W₀ᵀ G W₀ (dOut×dOut): second moment of the fitted (residual) values.
