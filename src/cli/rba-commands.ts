@@ -140,7 +140,7 @@ function verifyLines(v: VerifyResult): string[] {
   ];
   if (v.original.accuracy !== undefined) lines.push(`  accuracy ${pct(v.original.accuracy)} → ${pct(v.candidate.accuracy)}`);
   lines.push(`  parameters ${v.original.parameters} → ${v.candidate.parameters}   file ${v.original.sizeBytes} → ${v.candidate.sizeBytes} bytes`);
-  lines.push(`  median batch latency ${ms(v.original.medianBatchMs)} → ${ms(v.candidate.medianBatchMs)} (×${sci(v.latencyRatio)}, batch ${v.batchSize})`);
+  lines.push(`  median batch latency ${ms(v.original.medianBatchMs)} → ${ms(v.candidate.medianBatchMs)} (×${sci(v.latencyRatio)}, batch ${v.batchSize}; fastest ${ms(v.original.minBatchMs)} → ${ms(v.candidate.minBatchMs)})`);
   for (const n of v.notes) lines.push(`note: ${n}`);
   return lines;
 }

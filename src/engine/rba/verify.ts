@@ -17,6 +17,8 @@ export interface ModelSide {
   sizeBytes: number;
   /** Median wall time of one run of the largest compared batch (LATENCY_RUNS runs, alternating), ms. */
   medianBatchMs: number;
+  /** Fastest of those runs, ms (steadier than the median on a busy machine). */
+  minBatchMs: number;
   /** Accuracy against the labels, when given and the output is class logits. */
   accuracy?: number;
 }
@@ -48,7 +50,7 @@ export interface VerifyOptions extends RbaDataOptions {
   heldOutOnly?: boolean;
 }
 
-export const LATENCY_RUNS = 15;
+export const LATENCY_RUNS = 21;
 
 function numbers(t: ort.Tensor): Float64Array {
   const d = t.data as ArrayLike<number | bigint>;
@@ -243,12 +245,16 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   }
   if (samples === 0) throw Object.assign(new Error(heldOutOnly ? 'no held-out samples: give more calibration samples (--samples)' : 'the data holds no samples'), { file: opts.data ?? opts.model });
   const side = (m: LoadedModel, times: number[], hits: number): ModelSide => {
-    const s: ModelSide = { path: m.path, parameters: countParameters(m.model), sizeBytes: m.sizeBytes, medianBatchMs: median(times) };
+    const s: ModelSide = { path: m.path, parameters: countParameters(m.model), sizeBytes: m.sizeBytes, medianBatchMs: median(times), minBatchMs: Math.min(...times) };
     if (labelled) s.accuracy = hits / labelled;
     return s;
   };
   const original_ = side(orig, tA, hitsA);
   const candidate = side(cand, tB, hitsB);
+  const spread = (t: number[]) => median(t) / Math.min(...t);
+  if (spread(tA) > 1.5 || spread(tB) > 1.5) {
+    notes.push(`latency is noisy (median ${spread(tA).toFixed(1)}× and ${spread(tB).toFixed(1)}× the fastest run): the machine is busy; compare minBatchMs too, or rerun with --threads 1`);
+  }
   return {
     output: outName,
     samples,
