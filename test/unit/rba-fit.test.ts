@@ -156,6 +156,24 @@ describe('RBA fits from the one-pass sums', () => {
     assert.throws(() => merged.mergeSnapshot({ ...s2.snapshot(), config: { ...config, seed: 8 } }), /different sites, spans, seed/);
   });
 
+  it('one block-Gram product and per-start-block products give the same sums', async () => {
+    const sites = [-1, 0, 1, 2].map((b) => ({ block: b, tensor: `t${b}`, width: 3 + (b + 1) }));
+    const config = { sites, pairs: planSpanPairs(sites, Infinity).pairs, heldOut: 0.25, seed: 1 };
+    const rnd = seededRandom(11);
+    const rows = new Map(sites.map((s) => [s.block, { data: Float64Array.from({ length: 30 * s.width }, () => rnd()), rows: 30, sample: Int32Array.from({ length: 30 }, (_, k) => k >> 1) }]));
+    const ids = Array.from({ length: 15 }, (_, k) => 100 + k);
+    const full = new SpanStats(config);
+    await full.add(rows, ids, matmul);
+    const per = new SpanStats(config);
+    per.perSiteProducts = true;
+    await per.add(rows, ids, matmul);
+    for (const split of ['train', 'heldOut'] as const) {
+      for (const [k, v] of full[split].gram) assert.ok(maxAbsDiff(v, per[split].gram.get(k)!) < 1e-12, `gram ${k}`);
+      for (const [k, v] of full[split].cross) assert.ok(maxAbsDiff(v, per[split].cross.get(k)!) < 1e-12, `cross ${k}`);
+      assert.ok(full[split].gram.get(-1)![0]! > 0);
+    }
+  });
+
   it('the memory budget admits short spans first and names the ones left out', () => {
     const sites = [-1, 0, 1, 2, 3].map((b) => ({ block: b, tensor: `t${b}`, width: 100 }));
     const all = planSpanPairs(sites, Infinity);

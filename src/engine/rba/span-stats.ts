@@ -124,12 +124,20 @@ export interface SiteRows {
 
 export const pairKey = (i: number, j: number): string => `${i}:${j}`;
 
+function sameSamples(a: SiteRows, b: SiteRows): boolean {
+  if (a.rows !== b.rows) return false;
+  for (let k = 0; k < a.rows; k++) if (a.sample[k] !== b.sample[k]) return false;
+  return true;
+}
+
 export class SpanStats {
   readonly config: SpanStatsConfig;
   readonly train: SplitSums;
   readonly heldOut: SplitSums;
   estimate: SpanEstimate = 'tokens';
   samples = 0;
+  /** Always one product per start block (tests compare it with the one-Gram path). */
+  perSiteProducts = false;
   private readonly width: Map<number, number>;
   /** X-site → its partner Y-sites (ascending). */
   private readonly partners = new Map<number, number[]>();
@@ -215,19 +223,6 @@ export class SpanStats {
       return p;
     };
     for (const b of sums.rows.keys()) sums.rows.set(b, sums.rows.get(b)! + pickOf(b).length);
-    const gather = (block: number, pick: number[], ones: boolean): Float64Array => {
-      const src = rows.get(block)!;
-      const d = this.width.get(block)!;
-      const w = d + (ones ? 1 : 0);
-      const n = pick.length;
-      const out = new Float64Array(n * w);
-      for (let k = 0; k < n; k++) {
-        const r = pick[k]!;
-        out.set(src.data.subarray(r * d, (r + 1) * d), k * w);
-        if (ones) out[k * w + d] = 1;
-      }
-      return out;
-    };
     // Y-site sums (cheap, O(rows·d)).
     for (const j of sums.ysq.keys()) {
       const src = rows.get(j)!;
@@ -244,34 +239,123 @@ export class SpanStats {
       }
       sums.ysq.set(j, sums.ysq.get(j)! + sq);
     }
-    // One product per X-site: X̃ᵀ [X̃, Y_j1, Y_j2, …] in ONNX Runtime.
-    for (const [i, js] of this.partners) {
-      const pick = pickOf(i);
-      const n = pick.length;
-      if (n === 0) continue;
-      const xt = gather(i, pick, true);
-      const dx = this.width.get(i)! + 1;
-      const cols = dx + js.reduce((a, j) => a + this.width.get(j)!, 0);
-      const rhs = new Float64Array(n * cols);
-      const ys = js.map((j) => ({ j, data: gather(j, pick, false), d: this.width.get(j)! }));
+    // Sites on the same grid share their row picks. When a grid's spans are (nearly) all its
+    // pairs, one product ZᵀZ with Z = [h_a | h_b | … | 1] serves them all (one gather, one ORT
+    // call); otherwise one product per start block: X̃ᵀ [X̃, Y_j1, Y_j2, …].
+    const groups = new Map<number[], number[]>();
+    for (const b of this.involved) {
+      const p = pickOf(b);
+      const same = [...groups.keys()].find((q) => q.length === p.length && rows.get(groups.get(q)![0]!)!.rows === rows.get(b)!.rows && sameSamples(rows.get(groups.get(q)![0]!)!, rows.get(b)!));
+      if (same) groups.get(same)!.push(b);
+      else groups.set(p, [b]);
+    }
+    for (const [pick, members] of groups) {
+      if (pick.length === 0) continue;
+      const xs = members.filter((b) => this.partners.has(b));
+      if (!xs.length) continue;
+      const perSite = xs.reduce((acc, i) => {
+        const dx = this.width.get(i)! + 1;
+        return acc + dx * (dx + this.partners.get(i)!.reduce((a, j) => a + this.width.get(j)!, 0));
+      }, 0);
+      const D = members.reduce((a, b) => a + this.width.get(b)!, 0) + 1;
+      if (!this.perSiteProducts && D * D <= 2 * perSite) await this.addFull(sums, rows, pick, members, matmul);
+      else for (const i of xs) await this.addSite(sums, rows, pick, i, matmul);
+    }
+  }
+
+  /** Blocks that appear in some pair. */
+  private get involved(): number[] {
+    return [...new Set(this.config.pairs.flat())].sort((a, b) => a - b);
+  }
+
+  private gather(rows: Map<number, SiteRows>, block: number, pick: number[], ones: boolean): Float64Array {
+    const src = rows.get(block)!;
+    const d = this.width.get(block)!;
+    const w = d + (ones ? 1 : 0);
+    const n = pick.length;
+    const out = new Float64Array(n * w);
+    const data = src.data;
+    for (let k = 0; k < n; k++) {
+      const o = pick[k]! * d;
+      const t = k * w;
+      for (let c = 0; c < d; c++) out[t + c] = data[o + c]!;
+      if (ones) out[t + d] = 1;
+    }
+    return out;
+  }
+
+  /** Z = [h_m1 | h_m2 | … | 1] for the group's rows, ZᵀZ in ORT, scattered into G and C. */
+  private async addFull(sums: SplitSums, rows: Map<number, SiteRows>, pick: number[], members: number[], matmul: MatmulBackend): Promise<void> {
+    const n = pick.length;
+    const offs = new Map<number, number>();
+    let D = 0;
+    for (const b of members) {
+      offs.set(b, D);
+      D += this.width.get(b)!;
+    }
+    const one = D;
+    D += 1;
+    const z = new Float64Array(n * D);
+    for (const b of members) {
+      const src = rows.get(b)!.data;
+      const d = this.width.get(b)!;
+      const o0 = offs.get(b)!;
       for (let k = 0; k < n; k++) {
-        let o = k * cols;
-        rhs.set(xt.subarray(k * dx, (k + 1) * dx), o);
-        o += dx;
-        for (const y of ys) {
-          rhs.set(y.data.subarray(k * y.d, (k + 1) * y.d), o);
-          o += y.d;
+        const so = pick[k]! * d;
+        const t = k * D + o0;
+        for (let c = 0; c < d; c++) z[t + c] = src[so + c]!;
+      }
+    }
+    for (let k = 0; k < n; k++) z[k * D + one] = 1;
+    const zz = await matmul.atb(z, n, D, z, D);
+    // Index of row/column a of X̃_i in Z: the block's columns, then the ones column.
+    const col = (b: number, a: number) => (a < this.width.get(b)! ? offs.get(b)! + a : one);
+    for (const [i, js] of this.partners) {
+      if (!offs.has(i)) continue;
+      const dx = this.width.get(i)! + 1;
+      const g = sums.gram.get(i)!;
+      for (let a = 0; a < dx; a++) {
+        const ra = col(i, a) * D;
+        for (let b = 0; b < dx; b++) g[a * dx + b]! += zz[ra + col(i, b)]!;
+      }
+      for (const j of js) {
+        const dj = this.width.get(j)!;
+        const c = sums.cross.get(pairKey(i, j))!;
+        const oj = offs.get(j)!;
+        for (let a = 0; a < dx; a++) {
+          const ra = col(i, a) * D + oj;
+          for (let b = 0; b < dj; b++) c[a * dj + b]! += zz[ra + b]!;
         }
       }
-      const prod = await matmul.atb(xt, n, dx, rhs, cols);
-      const g = sums.gram.get(i)!;
-      for (let a = 0; a < dx; a++) for (let b = 0; b < dx; b++) g[a * dx + b]! += prod[a * cols + b]!;
-      let off = dx;
+    }
+  }
+
+  /** X̃ᵀ [X̃, Y_j1, Y_j2, …] for one start block. */
+  private async addSite(sums: SplitSums, rows: Map<number, SiteRows>, pick: number[], i: number, matmul: MatmulBackend): Promise<void> {
+    const js = this.partners.get(i)!;
+    const n = pick.length;
+    const xt = this.gather(rows, i, pick, true);
+    const dx = this.width.get(i)! + 1;
+    const cols = dx + js.reduce((a, j) => a + this.width.get(j)!, 0);
+    const rhs = new Float64Array(n * cols);
+    const ys = js.map((j) => ({ j, data: this.gather(rows, j, pick, false), d: this.width.get(j)! }));
+    for (let k = 0; k < n; k++) {
+      let o = k * cols;
+      rhs.set(xt.subarray(k * dx, (k + 1) * dx), o);
+      o += dx;
       for (const y of ys) {
-        const c = sums.cross.get(pairKey(i, y.j))!;
-        for (let a = 0; a < dx; a++) for (let b = 0; b < y.d; b++) c[a * y.d + b]! += prod[a * cols + off + b]!;
-        off += y.d;
+        rhs.set(y.data.subarray(k * y.d, (k + 1) * y.d), o);
+        o += y.d;
       }
+    }
+    const prod = await matmul.atb(xt, n, dx, rhs, cols);
+    const g = sums.gram.get(i)!;
+    for (let a = 0; a < dx; a++) for (let b = 0; b < dx; b++) g[a * dx + b]! += prod[a * cols + b]!;
+    let off = dx;
+    for (const y of ys) {
+      const c = sums.cross.get(pairKey(i, y.j))!;
+      for (let a = 0; a < dx; a++) for (let b = 0; b < y.d; b++) c[a * y.d + b]! += prod[a * cols + off + b]!;
+      off += y.d;
     }
   }
 
