@@ -211,6 +211,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!v.quiet) process.stdout.write(`shard ${shard!.index + 1}/${shard!.count}: samples ${result.partial.range.start}..${result.partial.range.end - 1} of ${result.partial.totalSamples}\nwrote ${v.partial}\n`);
       return 0;
     }
+    if (result.kind !== 'report') throw new Error(`internal: an analyze job returned a ${result.kind} result`);
     return await writeReport(result.report, v);
   } catch (e) {
     if (e instanceof UsageError) {

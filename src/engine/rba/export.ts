@@ -131,6 +131,7 @@ export async function runRba(opts: RbaOptions, matmulIn?: MatmulBackend): Promis
     const t1 = performance.now();
     const fits = await fitSpans(pass.stats, spans, { method: opts.method ?? 'linear', rank: opts.rank, shrink: opts.shrink }, matmul);
     const fitMs = performance.now() - t1;
+    opts.signal?.throwIfAborted();
     progress('surgery');
     const t2 = performance.now();
     const reps = fits.map((f) => replacementFor(ctx, pass.consumer.shapes, f));
@@ -140,6 +141,7 @@ export async function runRba(opts: RbaOptions, matmulIn?: MatmulBackend): Promis
     const t3 = performance.now();
     const saved = await writeDerived(ctx, surgery.model, out);
     const writeMs = performance.now() - t3;
+    opts.signal?.throwIfAborted();
     const result: RbaResult = {
       model: ctx.loaded.path,
       out: saved.path,

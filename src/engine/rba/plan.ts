@@ -152,6 +152,7 @@ export async function runPlan(opts: PlanOptions, matmulIn?: MatmulBackend): Prom
     const t1 = performance.now();
     const fits = await fitAllSpans(pass.stats, matmul);
     const fitMs = performance.now() - t1;
+    opts.signal?.throwIfAborted();
     const spans = spanEntries(ctx.detection.blocks, pass.stats, fits);
     const byKey = new Map(fits.map((f) => [`${f.map.from}:${f.map.to}`, f]));
     const costs = new Map<string, number>();
@@ -185,6 +186,7 @@ export async function runPlan(opts: PlanOptions, matmulIn?: MatmulBackend): Prom
       return true;
     };
     const measure = async (set: SpanPair[]): Promise<Measurement> => {
+      opts.signal?.throwIfAborted();
       const fitsOf = set.map(([i, j]) => byKey.get(`${i}:${j}`)!);
       const surgery = replaceSpans(ctx.loaded.model, fitsOf.map((f) => replacementFor(ctx, pass.consumer.shapes, f)));
       const cand = inMemory(ctx, surgery.model);
