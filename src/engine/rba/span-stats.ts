@@ -258,7 +258,8 @@ export class SpanStats {
         return acc + dx * (dx + this.partners.get(i)!.reduce((a, j) => a + this.width.get(j)!, 0));
       }, 0);
       const D = members.reduce((a, b) => a + this.width.get(b)!, 0) + 1;
-      if (!this.perSiteProducts && D * D <= 2 * perSite) await this.addFull(sums, rows, pick, members, matmul);
+      // Small Grams: one call beats several (call overhead); large ones: the fewest flops.
+      if (!this.perSiteProducts && (D <= 512 || D * D <= 1.3 * perSite)) await this.addFull(sums, rows, pick, members, matmul);
       else for (const i of xs) await this.addSite(sums, rows, pick, i, matmul);
     }
   }
