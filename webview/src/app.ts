@@ -9,7 +9,7 @@ import { standaloneSvg, svgToPngBase64 } from './export-image.js';
 import { baseName, finite, fmt, fmtBytes, fmtCompact, fmtInt, fmtMs, fmtTime, pct, pct1 } from './format.js';
 import { heatmap, type Heatmap } from './heatmap.js';
 import type { Host, UiState } from './host.js';
-import { highlightCount, leastChange, matrixOf, METRICS, readSpans, sameSpan, type MetricKey, type Span, type SpanRow } from './state.js';
+import { highlightCount, leastChange, matrixOf, METRICS, readExcludedSpans, readSpans, sameSpan, type MetricKey, type Span, type SpanRow } from './state.js';
 import { createTooltip, type Tooltip } from './tooltip.js';
 
 function kv(label: string, value: Node | string, title?: string): HTMLElement {
@@ -286,11 +286,14 @@ export class ReportView {
     const pngBtn = button('Export PNG', { secondary: true, 'data-action': 'export-png' });
     svgBtn.addEventListener('click', () => this.exportHeatmap('svg'));
     pngBtn.addEventListener('click', () => void this.exportHeatmap('png'));
-    group.addEventListener('change', (e) => {
-      const t = e.target as HTMLElement & { value?: string; checked?: boolean };
-      const key = (t.tagName === 'VSCODE-RADIO' ? t.value : (group.querySelector('vscode-radio[checked]') as { value?: string } | null)?.value) as MetricKey | undefined;
-      if (key && METRICS.some((m) => m.key === key)) this.setMetric(key);
-    });
+    // Clicks fire `change`; the group's arrow keys set `checked` without an event, so read it back after keys too.
+    const sync = () => {
+      const on = [...group.querySelectorAll<HTMLElement & { value: string; checked: boolean }>('vscode-radio')].find((x) => x.checked);
+      const key = on?.value as MetricKey | undefined;
+      if (key && key !== (this.state.metric ?? 'cka') && METRICS.some((m) => m.key === key)) this.setMetric(key);
+    };
+    group.addEventListener('change', sync);
+    group.addEventListener('keydown', () => setTimeout(sync, 0));
     const selection = h('aside', { class: 'card selection-panel', id: 'selection', 'aria-live': 'polite', 'aria-label': 'Selected span' });
     const section = h(
       'section',
@@ -451,7 +454,7 @@ export class ReportView {
     const metric = this.state.metric ?? 'cka';
     const bg = getComputedStyle(this.root.querySelector('.heatmap-card') ?? document.body).backgroundColor || '#ffffff';
     const text = standaloneSvg(svg, bg);
-    const stem = `${baseName(r.model.path).replace(/\.onnx$/i, '')}-${metric}`;
+    const stem = `${baseName(r.model.path).replace(/\.onnx$/i, '')}-${metric}`.replace(/[^\w.\- ]/g, '_').slice(0, 100);
     if (kind === 'svg') {
       this.host.save({ fileName: `${stem}.svg`, mime: 'image/svg+xml', encoding: 'utf8', data: text });
       return;
@@ -497,7 +500,11 @@ export class ReportView {
       return tr;
     });
     const est = this.spans.find((s) => s.estimate)?.estimate;
-    const nRows = this.spans.find((s) => s.rows)?.rows;
+    const fitRows = this.spans.find((s) => s.rows)?.rows;
+    const nRows = fitRows
+      ? [finite(fitRows.train) ? `${fmtInt(fitRows.train)} train` : '', finite(fitRows.heldOut) ? `${fmtInt(fitRows.heldOut)} held-out` : ''].filter(Boolean).join(' / ')
+      : '';
+    const excluded = readExcludedSpans(r);
     return h(
       'section',
       { id: 'spans' },
@@ -505,7 +512,7 @@ export class ReportView {
         'div',
         { class: 'section-head' },
         h('h2', {}, 'Candidate spans'),
-        h('p', { class: 'muted' }, `Ranked spans i→j: one linear map from block i's output to block j's output replaces blocks i+1…j. Held-out relative error and R² of the map and of skipping the span${est ? `; estimate: ${est}` : ''}${nRows ? `, ${fmtInt(nRows)} rows` : ''}. Select a row (click, Enter) to export it.`),
+        h('p', { class: 'muted' }, `Ranked spans i→j: one linear map from block i's output to block j's output replaces blocks i+1…j. Held-out relative error and R² of the map and of skipping the span${est ? `; estimate from ${est === 'pooled' ? 'pooled rows (one per sample)' : est === 'token-subsample' ? 'a token subsample' : 'all tokens'}` : ''}${nRows ? `, ${nRows} rows` : ''}. Select a row (click, Enter) to export it.${excluded ? ` ${excluded} span${excluded === 1 ? ' was' : 's were'} left out by the memory budget.` : ''}`),
       ),
       h(
         'div',

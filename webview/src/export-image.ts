@@ -7,13 +7,15 @@ export function standaloneSvg(svg: SVGSVGElement, background: string): string {
   const clone = svg.cloneNode(true) as SVGSVGElement;
   const src = [svg, ...svg.querySelectorAll('*')];
   const dst = [clone, ...clone.querySelectorAll('*')];
+  const styles = src.map((el) => getComputedStyle(el));
   src.forEach((el, k) => {
     const out = dst[k] as Element;
-    if (el.closest('defs')) return;
-    const cs = getComputedStyle(el);
+    const cs = styles[k]!;
+    const parent = el.parentElement ? styles[src.indexOf(el.parentElement)] : undefined;
     for (const p of PROPS) {
       const v = cs.getPropertyValue(p);
-      if (v) out.setAttribute(p, v);
+      // Write what differs from the parent (presentation attributes inherit like CSS does).
+      if (v && (!parent || parent.getPropertyValue(p) !== v || k === 0)) out.setAttribute(p, v);
     }
     out.removeAttribute('tabindex');
     out.removeAttribute('class');

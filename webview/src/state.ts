@@ -52,11 +52,27 @@ export interface SpanRow extends Span {
   skipR2: number | null;
   paramsSaved: number | null;
   estimate: string | null;
-  rows: number | null;
+  /** Rows the fit was trained and scored on. */
+  rows: { train: number | null; heldOut: number | null } | null;
 }
 
 function num(v: unknown): number | null {
   return finite(v) ? v : null;
+}
+
+function readRows(v: unknown): SpanRow['rows'] {
+  if (finite(v)) return { train: v, heldOut: null };
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return { train: num(o.train), heldOut: num(o.heldOut) };
+  }
+  return null;
+}
+
+/** Spans the report says were left out (memory budget), as [from, to]. */
+export function readExcludedSpans(r: AnalysisReport): number {
+  const raw = (r as unknown as { spansExcluded?: unknown }).spansExcluded;
+  return Array.isArray(raw) ? raw.length : 0;
 }
 
 export function readSpans(r: AnalysisReport): SpanRow[] {
@@ -82,7 +98,7 @@ export function readSpans(r: AnalysisReport): SpanRow[] {
       skipR2: num(skip.r2 ?? o.skipR2),
       paramsSaved: num(o.paramsSaved ?? o.parametersSaved ?? o.savedParameters),
       estimate: typeof est === 'string' ? est : est && typeof est === 'object' && typeof (est as { kind?: unknown }).kind === 'string' ? (est as { kind: string }).kind : null,
-      rows: num(o.rows ?? (est && typeof est === 'object' ? (est as { rows?: unknown }).rows : undefined)),
+      rows: readRows(o.rows),
     });
   }
   return out;
