@@ -43,7 +43,7 @@ export function heatmap(o: HeatmapOptions): Heatmap {
   const grid = Math.min(480, Math.max(1, L) * 44);
   const cell = L > 0 ? grid / L : grid;
   const labelChars = Math.min(20, Math.max(3, ...o.blocks.map((b, i) => `${i} ${shortBlockName(b.name)}`.length)));
-  const left = 14 + labelChars * 6.4;
+  const left = Math.round(14 + labelChars * 6.4);
   const top = 8;
   const bottom = 44;
   const legendW = 12;
