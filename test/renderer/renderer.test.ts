@@ -296,7 +296,11 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
     // VS Code recreates the page and hands back the state; the host sends init again.
     const second = await openWebview({ state: saved });
     try {
+      // Progress can come before the report (a re-run); the report then replaces it.
+      await second.send({ type: 'progress', phase: 'analyze: statistics', done: 1, total: 4 });
+      assert.match(await second.page.locator('.status').innerText(), /analyze: statistics\s+1 \/ 4/);
       await second.send({ type: 'init', report: r, capabilities: ALL });
+      await second.page.locator('.status').waitFor({ state: 'hidden' });
       await second.page.waitForSelector('svg[data-heatmap="ckaUnbiased"]');
       assert.match(await second.page.locator('#selection h3').innerText(), /^Span 2→9$/);
       assert.equal(await second.page.evaluate(() => (document.querySelector('vscode-radio[data-metric="ckaUnbiased"]') as HTMLElement & { checked: boolean }).checked), true);

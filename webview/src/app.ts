@@ -50,6 +50,10 @@ export class ReportView {
     switch (msg.type) {
       case 'init':
         if (msg.capabilities) this.host.capabilities = msg.capabilities;
+        // A fresh report ends whatever was running (analysis, re-run).
+        this.statusEl.hidden = true;
+        this.errorEl.hidden = true;
+        this.exporting = null;
         this.render(msg.report);
         return;
       case 'progress':

@@ -29,6 +29,9 @@ export interface Heatmap {
   focusCell(i: number, j: number): void;
 }
 
+/** Above this many blocks the hidden value table is left out (it would be L² cells). */
+const MAX_TABLE_BLOCKS = 64;
+
 function blockLabel(blocks: BlockInfo[], i: number): string {
   const b = blocks[i];
   return b ? `${i} · ${b.name}` : `${i}`;
@@ -273,7 +276,10 @@ export function heatmap(o: HeatmapOptions): Heatmap {
       nulls ? `${nulls} n/a · ` : '',
       `${L} × ${L} · colour ${scale.caption}`,
     ),
-    hiddenTable(
+    // Text alternative: the whole matrix as a table (each cell also has its own label).
+    L > MAX_TABLE_BLOCKS
+      ? h('p', { class: 'sr-only' }, `${L} × ${L} values; each cell of the heatmap carries its value as a label, and the report JSON has the full matrix.`)
+      : hiddenTable(
       `${o.metric.title}, block by block`,
       ['block', ...o.blocks.map((_, j) => `block ${j}`)],
       o.blocks.map((_, i) => [blockLabel(o.blocks, i), ...o.blocks.map((__, j) => fmt(o.matrix[i]?.[j] ?? null, 4))]),
