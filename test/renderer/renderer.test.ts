@@ -3,11 +3,15 @@
 // test-results/renderer-*.png.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import type { FromWebviewMessage } from '../../src/protocol/webview';
 import { exampleReport, reportWithSpans } from './fixtures';
+import { fixture, manifest, REPO } from '../helpers/fixtures';
 import { allProblems, contrast, openStandalone, openWebview, RESULTS, startBrowser, stopBrowser, VSCODE_DARK_VARS, VSCODE_HC_VARS, type Opened } from './harness';
 
 const ALL = { exportSpan: true, rerun: true, reveal: true, analyzeNew: true, compare: true, saveFile: true };
@@ -85,6 +89,38 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
       await o.page.screenshot({ path: path.join(RESULTS, 'renderer-standalone-light.png'), fullPage: true });
     } finally {
       await o.close();
+    }
+  });
+
+  it('the CLI writes a page for a real fixture model that draws in Chromium (bundle found beside dist/cli.js)', async () => {
+    const m = manifest.models.vit_tiny!;
+    const dir = mkdtempSync(path.join(tmpdir(), 'blocklens-cli-html-'));
+    try {
+      const html = path.join(dir, 'report.html');
+      const json = path.join(dir, 'report.json');
+      const r = spawnSync(process.execPath, [path.join(REPO, 'dist/cli.js'), 'analyze', fixture(m.file), '--data', fixture('data/digits_x.npy'), '--labels', fixture('data/digits_labels.npy'), '--samples', '128', '--out', json, '--html', html, '--quiet'], { encoding: 'utf8', cwd: dir });
+      assert.equal(r.status, 0, r.stderr);
+      const report = JSON.parse(readFileSync(json, 'utf8'));
+      const b = await startBrowser();
+      const context = await b.newContext({ viewport: { width: 1400, height: 1000 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
+      try {
+        await page.goto(pathToFileURL(html).href);
+        await page.waitForSelector('svg[data-heatmap] rect.c');
+        const L = report.blocks.length;
+        assert.equal(await page.locator('svg[data-heatmap] rect.c').count(), L * L);
+        assert.equal(await page.locator('#blocks tbody tr').count(), L);
+        assert.equal(await page.locator('svg[data-curve="probe"]').count(), 1, 'labels give the probe curve');
+        assert.deepEqual(errors, []);
+        await page.screenshot({ path: path.join(RESULTS, 'renderer-cli-vit_tiny.png'), fullPage: true });
+      } finally {
+        await context.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -381,6 +417,9 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
       { name: 'noProbe', r: exampleReport(12, { probe: false }), cells: 144, rows: 12 },
       { name: 'bare', r: exampleReport(5, { extras: false, modelAccuracy: false, timings: false, warnings: [], source: 'npz' }), cells: 25, rows: 5 },
     ];
+    const skewed = exampleReport(6);
+    skewed.metrics.relativeMse = skewed.metrics.relativeMse!.map((v, i) => (i === 0 ? 150 : v));
+    cases.push({ name: 'skewed', r: skewed, cells: 36, rows: 6 });
     for (const c of cases) {
       const o = await openStandalone(c.r);
       try {
@@ -416,6 +455,14 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
         if (c.name === 'noProbe') {
           assert.deepEqual(f.curves, ['dr']);
           assert.equal(f.perClass, 0);
+        }
+        if (c.name === 'skewed') {
+          // 150 next to ~0.05: a log axis keeps every bar visible; the other charts stay linear.
+          assert.equal(await o.page.getAttribute('svg[data-bars="relativeMse"]', 'data-scale'), 'log');
+          assert.equal(await o.page.getAttribute('svg[data-bars="br"]', 'data-scale'), 'linear');
+          const heights = await o.page.evaluate(() => [...document.querySelectorAll('svg[data-bars="relativeMse"] rect.bar')].map((b) => Number(b.getAttribute('height'))));
+          assert.equal(heights.length, 6);
+          assert.ok(Math.min(...heights) > 10, `smallest bar ${Math.min(...heights)} px`);
         }
         if (c.name === 'bare') {
           assert.equal(f.barCharts, 1);

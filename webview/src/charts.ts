@@ -1,6 +1,6 @@
 // Per-block bar charts and the DR curves: d3 scales and axes, SVG marks, a hidden table each.
 import { axisBottom, axisLeft } from 'd3-axis';
-import { scaleBand, scaleLinear, scaleSequential } from 'd3-scale';
+import { scaleBand, scaleLinear, scaleLog, scaleSequential } from 'd3-scale';
 import { interpolateViridis } from 'd3-scale-chromatic';
 import { select } from 'd3-selection';
 import type { BlockInfo } from '../../src/engine/report/schema.js';
@@ -34,7 +34,12 @@ export function barChart(spec: BarSpec, blocks: BlockInfo[], tooltip: Tooltip, o
   const maxV = Math.max(0, ...plotted.filter(finite));
   const minV = Math.min(0, ...plotted.filter(finite));
   const x = scaleBand<number>().domain(Array.from({ length: L }, (_, k) => k)).range([0, iw]).padding(L > 40 ? 0.1 : 0.2);
-  const y = scaleLinear().domain([minV, maxV || 1]).nice().range([ih, 0]);
+  // Values spanning more than two decades (all positive) get a log axis, so small bars stay visible.
+  const positive = plotted.filter((v): v is number => finite(v) && v > 0);
+  const log = positive.length === plotted.filter(finite).length && positive.length > 1 && Math.max(...positive) / Math.min(...positive) > 100;
+  const y = log
+    ? scaleLog().domain([Math.min(...positive) / 3, Math.max(...positive) * 1.2]).range([ih, 0])
+    : scaleLinear().domain([minV, maxV || 1]).nice().range([ih, 0]);
   const hl = new Set(spec.highlight);
   const svg = s('svg', {
     class: 'chart bars',
@@ -44,13 +49,20 @@ export function barChart(spec: BarSpec, blocks: BlockInfo[], tooltip: Tooltip, o
     role: 'img',
     'aria-label': `${spec.title}: bar chart of ${spec.yLabel} for ${L} blocks; the values are in the table that follows.`,
     'data-bars': spec.key,
+    'data-scale': log ? 'log' : 'linear',
   });
   const g = s('g', { transform: `translate(${left},${top})` });
   svg.append(g);
   const yAxis = s('g', { class: 'axis y-axis' });
   g.append(yAxis);
-  select(yAxis as SVGGElement).call(axisLeft(y).ticks(5).tickSize(-iw).tickFormat((v) => fmt(Number(v), 2)));
+  select(yAxis as SVGGElement).call(axisLeft(y as ReturnType<typeof scaleLinear<number>>).ticks(log ? 4 : 5).tickSize(-iw).tickFormat((v) => fmt(Number(v), 2)));
   yAxis.querySelectorAll('.tick line').forEach((l) => l.setAttribute('class', 'grid'));
+  if (log) {
+    // d3 log ticks label every minor step; keep about five labels.
+    const t = yAxis.querySelectorAll('.tick');
+    const every = Math.ceil(t.length / 5);
+    t.forEach((tick, k) => k % every !== 0 && tick.remove());
+  }
   const xAxis = s('g', { class: 'axis x-axis', transform: `translate(0,${ih})` });
   g.append(xAxis);
   const ticks = labelledIndices(L, x.step(), 24);
@@ -61,8 +73,8 @@ export function barChart(spec: BarSpec, blocks: BlockInfo[], tooltip: Tooltip, o
   g.append(bars);
   plotted.forEach((p, i) => {
     if (p === null) return;
-    const y0 = y(Math.max(0, p));
-    const y1 = y(Math.min(0, p));
+    const y0 = log ? y(p) : y(Math.max(0, p));
+    const y1 = log ? ih : y(Math.min(0, p));
     const bar = s('rect', {
       class: hl.has(i) ? 'bar hl' : 'bar',
       x: x(i)!.toFixed(2),
@@ -89,6 +101,7 @@ export function barChart(spec: BarSpec, blocks: BlockInfo[], tooltip: Tooltip, o
     { class: 'card', 'data-chart': spec.key },
     h('figcaption', {}, h('h3', {}, spec.title), h('p', { class: 'muted' }, spec.about)),
     h('div', { class: 'chart-scroll' }, svg),
+    log ? h('p', { class: 'chart-note' }, 'log scale: the values span more than two decades') : null,
     hiddenTable(spec.title, ['block', spec.yLabel], spec.values.map((v, i) => [`${i} · ${blocks[i]?.name ?? ''}`, fmt(v, 4)])),
   );
 }
