@@ -384,6 +384,34 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
     }
   });
 
+  it('VS Code panel: follows a live theme change (body class and variables) without a redraw', async () => {
+    const o = await openWebview({ bodyClass: 'vscode-light', vars: { '--vscode-editor-background': '#ffffff', '--vscode-editor-foreground': '#3b3b3b', '--vscode-charts-blue': '#1a85ff' } });
+    try {
+      await o.send({ type: 'init', report: exampleReport(8), capabilities: ALL });
+      await o.page.waitForSelector('svg[data-heatmap]');
+      await o.page.evaluate(() => document.querySelector('svg[data-heatmap]')!.setAttribute('data-marker', '1'));
+      const read = () =>
+        o.page.evaluate(() => ({
+          bg: getComputedStyle(document.body).backgroundColor,
+          bar: getComputedStyle(document.querySelector('svg[data-bars] rect.bar:not(.hl)')!).fill,
+        }));
+      const before = await read();
+      assert.equal(before.bg, 'rgb(255, 255, 255)');
+      assert.equal(before.bar, 'rgb(26, 133, 255)');
+      await o.page.evaluate((vars) => {
+        document.body.classList.replace('vscode-light', 'vscode-dark');
+        for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+      }, VSCODE_DARK_VARS);
+      const after = await read();
+      assert.equal(after.bg, 'rgb(31, 31, 31)');
+      assert.equal(after.bar, 'rgb(55, 148, 255)');
+      assert.equal(await o.page.locator('svg[data-heatmap][data-marker="1"]').count(), 1, 'same elements, restyled by CSS only');
+      await noProblems(o);
+    } finally {
+      await o.close();
+    }
+  });
+
   it('high contrast: VS Code HC variables give strong borders and readable text', async () => {
     const o = await openWebview({ bodyClass: 'vscode-high-contrast', vars: VSCODE_HC_VARS, colorScheme: 'dark' });
     try {
