@@ -551,7 +551,7 @@ export class ReportView {
         {
           key: 'br',
           title: 'Block redundancy (BR)',
-          about: 'Bars show −BR = mean squared change ‖h_b − h_b−1‖² per feature. Short bars: the block barely changes its input. Raw BR grows with the activation norm; compare with the scale-free measures beside it.',
+          about: 'Bars show −BR = mean squared change ‖hᵢ − hᵢ₋₁‖² per feature. Short bars: the block barely changes its input. Raw BR grows with the activation norm; compare with the scale-free measures beside it.',
           values: m.br,
           plot: (v) => -v,
           yLabel: '−BR (mean sq. change)',
@@ -567,7 +567,7 @@ export class ReportView {
     if (m.relativeMse) {
       charts.push(
         barChart(
-          { key: 'relativeMse', title: 'Relative change', about: 'Scale-free BR: ‖Δ‖² / ‖h_b−1‖². Comparable across depths where the residual stream grows.', values: m.relativeMse, plot: (v) => v, yLabel: 'relative MSE', highlight: leastChange(m.relativeMse, (v) => v, k), width: 400, height: 240 },
+          { key: 'relativeMse', title: 'Relative change', about: 'Scale-free BR: ‖Δ‖² / ‖hᵢ₋₁‖². Comparable across depths where the residual stream grows.', values: m.relativeMse, plot: (v) => v, yLabel: 'relative MSE', highlight: leastChange(m.relativeMse, (v) => v, k), width: 400, height: 240 },
           r.blocks,
           this.tooltip,
           pick,
@@ -577,7 +577,7 @@ export class ReportView {
     if (m.blockInfluence) {
       charts.push(
         barChart(
-          { key: 'blockInfluence', title: 'Block influence', about: 'ShortGPT BI = 1 − E[cos(h_b−1, h_b)]. Near 0: the block hardly turns its input.', values: m.blockInfluence, plot: (v) => v, yLabel: 'block influence', highlight: leastChange(m.blockInfluence, (v) => v, k), width: 400, height: 240 },
+          { key: 'blockInfluence', title: 'Block influence', about: 'ShortGPT BI = 1 − E[cos(hᵢ₋₁, hᵢ)]. Near 0: the block hardly turns its input.', values: m.blockInfluence, plot: (v) => v, yLabel: 'block influence', highlight: leastChange(m.blockInfluence, (v) => v, k), width: 400, height: 240 },
           r.blocks,
           this.tooltip,
           pick,
