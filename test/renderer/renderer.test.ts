@@ -352,8 +352,11 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
     try {
       await o.send({ type: 'init', report: exampleReport(8), capabilities: ALL });
       await o.page.waitForSelector('svg[data-heatmap]');
-      await o.page.click('[data-action="export-svg"]');
-      await o.page.click('[data-action="export-png"]');
+      // Buttons work from the keyboard too.
+      await o.page.focus('[data-action="export-svg"]');
+      await o.page.keyboard.press('Enter');
+      await o.page.focus('[data-action="export-png"]');
+      await o.page.keyboard.press('Space');
       await o.page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.filter((m) => m.type === 'saveFile').length === 2);
       const saves = (await o.posted()).filter((m): m is Extract<FromWebviewMessage, { type: 'saveFile' }> => m.type === 'saveFile');
       assert.equal(saves[0]!.fileName, 'vit_tiny-cka.svg');
