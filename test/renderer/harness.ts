@@ -88,14 +88,14 @@ export async function allProblems(o: Opened): Promise<string[]> {
 let counter = 0;
 
 /** The CLI's standalone HTML page for `report`, opened from a file. */
-export async function openStandalone(report: AnalysisReport, opts: { colorScheme?: 'light' | 'dark'; width?: number } = {}): Promise<Opened & { html: string }> {
+export async function openStandalone(report: AnalysisReport, opts: { colorScheme?: 'light' | 'dark'; width?: number; waitFor?: string } = {}): Promise<Opened & { html: string }> {
   await startBrowser();
   const html = renderReportHtml(report);
   const file = path.join(tmp!, `report-${++counter}.html`);
   writeFileSync(file, html);
   const o = await newPage(opts);
   await o.page.goto(pathToFileURL(file).href);
-  await o.page.waitForSelector('main svg[data-heatmap]');
+  await o.page.waitForSelector(opts.waitFor ?? 'main svg[data-heatmap]');
   return { ...o, html };
 }
 

@@ -506,6 +506,18 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
     }
   });
 
+  it('a report it cannot draw gives one clear error on the page, not a blank page', async () => {
+    const r = exampleReport(4) as unknown as { metrics: Record<string, unknown> };
+    delete r.metrics.cka;
+    const o = await openStandalone(r as never, { waitFor: '[role="alert"]' });
+    try {
+      assert.match(await o.page.locator('[role="alert"]').innerText(), /This report could not be drawn \(schema v1\)/);
+      assert.deepEqual(o.problems, []);
+    } finally {
+      await o.close();
+    }
+  });
+
   it('shows hostile strings from the model as text, never as markup', async () => {
     const evil = '</script><img src=x id=pwned1><script>window.__pwned=1</script>';
     const r = exampleReport(6, { blockName: (i) => (i === 3 ? evil : `/blocks.${i}`), warnings: ['<b id="pwned2">bold</b>'] });

@@ -54,7 +54,13 @@ export class ReportView {
         this.statusEl.hidden = true;
         this.errorEl.hidden = true;
         this.exporting = null;
-        this.render(msg.report);
+        try {
+          this.render(msg.report);
+        } catch (e) {
+          // A report this renderer cannot draw (hand-edited, or from a newer schema): say so, keep the page alive.
+          this.root.replaceChildren(this.statusEl, this.errorEl);
+          this.handle({ type: 'error', message: `This report could not be drawn (schema v${String((msg.report as { schemaVersion?: unknown })?.schemaVersion)}): ${(e as Error).message}` });
+        }
         return;
       case 'progress':
         this.statusEl.hidden = false;
