@@ -300,6 +300,12 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
       exported.model.path = '/home/ada/models/vit_tiny.rba-5-8.onnx';
       await o.send({ type: 'compare', report: exported, label: 'after RBA 5→8' });
       assert.match(await o.page.locator('[data-compare]').innerText(), /blocks\s+12\s+9/);
+      assert.deepEqual(
+        await o.page.evaluate(() => [...document.querySelectorAll('#compare svg[data-bars]')].map((b) => b.querySelectorAll('rect.bar').length)),
+        [12, 9],
+        'per-block change of both models side by side',
+      );
+      await o.page.locator('#compare').screenshot({ path: path.join(RESULTS, 'renderer-compare-dark.png') });
       await o.page.locator('#selection').screenshot({ path: path.join(RESULTS, 'renderer-verification-dark.png') });
 
       await o.send({ type: 'error', file: '/home/ada/models/vit_tiny.onnx', message: 'export failed: widths differ' });

@@ -847,6 +847,28 @@ export class ReportView {
           ),
         ),
       ),
+      h('div', { class: 'grid2 compare-charts' }, this.compareBars(a, baseName(a.model.path)), this.compareBars(b, c.label ?? baseName(b.model.path))),
+    );
+  }
+
+  /** Per-block change of one report for the side-by-side view: the scale-free measure when present. */
+  private compareBars(r: AnalysisReport, label: string): HTMLElement {
+    const rel = r.metrics.relativeMse;
+    return barChart(
+      {
+        key: `compare-${rel ? 'relativeMse' : 'br'}`,
+        title: label,
+        about: `${r.blocks.length} blocks · ${rel ? 'relative change per block' : '−BR per block'}`,
+        values: rel ?? r.metrics.br,
+        plot: rel ? (v) => v : (v) => -v,
+        yLabel: rel ? 'relative MSE' : '−BR',
+        highlight: [],
+        width: 540,
+        height: 220,
+      },
+      r.blocks,
+      this.tooltip,
+      () => undefined,
     );
   }
 
