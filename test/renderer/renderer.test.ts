@@ -55,7 +55,7 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
           blockRows: document.querySelectorAll('#blocks tbody tr').length,
           radios: [...document.querySelectorAll('vscode-radio')].map((r) => (r as HTMLElement & { value: string }).value),
           buttonsDefined: !!customElements.get('vscode-button') && !!customElements.get('vscode-radio-group'),
-          hiddenTables: document.querySelectorAll('table.sr-only').length,
+          hiddenTables: document.querySelectorAll('.sr-only table').length,
           title: document.title,
           h1: document.querySelector('h1')!.textContent,
           spansSection: document.querySelectorAll('#spans').length,
@@ -505,6 +505,24 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
           assert.equal(f.barCharts, 1);
           assert.equal(f.warnings, 0);
         }
+        await noProblems(o);
+      } finally {
+        await o.close();
+      }
+    }
+  });
+
+  it('fits a narrow panel beside the code (700 and 480 px): no sideways scrolling, charts scale down', async () => {
+    for (const width of [700, 480]) {
+      const o = await openStandalone(reportWithSpans(48), { width });
+      try {
+        const f = await o.page.evaluate(() => ({
+          overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          heatmap: document.querySelector('svg[data-heatmap]')!.getBoundingClientRect().width,
+          card: document.querySelector('.heatmap-card')!.getBoundingClientRect().width,
+        }));
+        assert.equal(f.overflow, 0, `${width}px: page scrolls sideways by ${f.overflow}px`);
+        assert.ok(f.heatmap < f.card, `${width}px: heatmap ${f.heatmap} fits its card ${f.card}`);
         await noProblems(o);
       } finally {
         await o.close();

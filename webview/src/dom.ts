@@ -34,13 +34,18 @@ export function s(tag: string, attrs?: Attrs, ...children: Child[]): SVGElement 
 }
 
 /** A table that screen readers read and eyes do not see: the text alternative of a chart. */
-export function hiddenTable(caption: string, head: string[], rows: (string | number)[][]): HTMLTableElement {
+export function hiddenTable(caption: string, head: string[], rows: (string | number)[][]): HTMLElement {
+  // The wrapper is what is visually hidden: a table itself ignores width and overflow.
   return h(
-    'table',
+    'div',
     { class: 'sr-only' },
+    h(
+    'table',
+    {},
     h('caption', {}, caption),
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c, k) => (k === 0 ? h('th', { scope: 'row' }, String(c)) : h('td', {}, String(c))))))),
+    ),
   );
 }
 
