@@ -288,7 +288,7 @@ export class ReportView {
       ...present(h('h3', {}, `Span ${span.from}→${span.to}`),
       h('dl', { class: 'kvs' }, ...items.filter((x): x is HTMLElement => !!x)),
       h('div', { class: 'actions' }, exportBtn),
-      this.host.capabilities.exportSpan ? null : h('p', { class: 'muted small' }, 'From a terminal: ', code(cli)),
+      this.host.capabilities.exportSpan ? null : h('p', { class: 'muted small' }, 'From a terminal: ', h('code', { class: 'cmd' }, cli)),
       this.verificationView()),
     );
   }
