@@ -18,7 +18,7 @@ import { TOOL_VERSION } from '../version.js';
 import type { AnalyzeRequest } from '../../protocol/analyze-request.js';
 
 /** What to analyse (the protocol's request) plus what only an in-process caller can pass. */
-export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization'> {
+export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization' | 'arena' | 'prepack'> {
   image?: OpenOptions['image'];
   /** Largest number of representation rows kept per block (tokens pooling subsamples beyond it). */
   maxRows?: number;
@@ -197,7 +197,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         const inst = instrumentModel(loaded.model, targets, { pooling: pooling.used, maskInput, keepOutputs });
         progress({ phase: 'session' });
         const ts = performance.now();
-        session = await openModelSession(inst.model, loaded.dir, opts);
+        session = await openModelSession(inst.model, loaded.dir, opts, loaded);
         timings.session = Math.round(performance.now() - ts);
         logitsName = graph.output[0]?.name;
       }
@@ -337,7 +337,7 @@ function firstSample(batch: CalibrationBatch): Record<string, ort.Tensor> {
 
 /** Learns the rank of each target from one run of a model exposing the raw tensors. */
 async function probeRanks(loaded: LoadedModel, targets: PoolTarget[], feeds: Record<string, ort.Tensor>, settings: SessionSettings): Promise<void> {
-  const probe = await openModelSession(exposeTensors(loaded.model, targets.map((t) => t.tensor)), loaded.dir, { ...settings, optimization: 'basic' });
+  const probe = await openModelSession(exposeTensors(loaded.model, targets.map((t) => t.tensor)), loaded.dir, { ...settings, optimization: 'basic' }, loaded);
   try {
     const out = await probe.session.run(feeds);
     for (const t of targets) t.rank = out[t.tensor]!.dims.length;
