@@ -263,6 +263,8 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       process.removeListener('SIGINT', onSigint);
     }
+    // A device fallback is said on stderr even with --quiet: the user asked for the GPU.
+    for (const w of report.warnings) if (w.startsWith('the CUDA execution provider')) process.stderr.write(`blocklens: warning: ${w}\n`);
     const written: string[] = [];
     if (v.out) {
       fileForErrors = v.out;

@@ -199,6 +199,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         const ts = performance.now();
         session = await openModelSession(inst.model, loaded.dir, opts, loaded);
         timings.session = Math.round(performance.now() - ts);
+        warnings.push(...session.warnings);
         logitsName = graph.output[0]?.name;
       }
       const tf = performance.now();

@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { encodeModel } from '../onnx/codec.js';
 import { weightsByReference, type ModelBytes } from '../onnx/by-reference.js';
 import { externalFiles } from '../onnx/model-file.js';
+import { createSession } from '../runtime/providers.js';
 import type { ModelProto } from '../onnx/types.js';
 
 export type ExecutionDevice = 'cpu' | 'cuda';
@@ -27,6 +28,8 @@ export interface SessionSettings {
 
 export interface OpenSession {
   session: ort.InferenceSession;
+  /** Things the user should know (a GPU provider that was missing, so the CPU ran it). */
+  warnings: string[];
   dispose(): Promise<void>;
 }
 
@@ -55,17 +58,6 @@ export async function openModelSession(model: ModelProto, modelDir: string, sett
   if (externalFiles(model).length > 0) {
     opts.extra = { session: { ...(opts.extra as { session?: object } | undefined)?.session, model_external_initializers_file_folder_path: modelDir } };
   }
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(encodeModel(model), opts);
-  } catch (e) {
-    if (settings.device === 'cuda' && /cuda|shared library|providers/i.test((e as Error).message)) {
-      throw new Error(
-        'the CUDA execution provider is not available: install onnxruntime-node with its GPU binaries ' +
-          '(ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install, with CUDA 12 and cuDNN 9 present) or use --device cpu',
-      );
-    }
-    throw e;
-  }
-  return { session, dispose: () => session.release() };
+  const { session, fallback } = await createSession(encodeModel(model), opts, settings.device);
+  return { session, warnings: fallback ? [fallback] : [], dispose: () => session.release() };
 }
