@@ -38,6 +38,7 @@ const STAGES: Record<string, string> = {
   'fwd-plain-ref': 'plain model (not instrumented) from a small buffer, weights by reference',
   'fwd-instrumented-lean': 'fwd-instrumented-external with arena off, mem pattern off',
   'fwd-instrumented-noarena': 'fwd-instrumented-external with arena off',
+  'plain-forward': 'plain ORT forward as the bench compares it: the engine\'s session options, model by path, batches streamed',
   matmul: 'the float64 Gemm sessions of the algebra (ORT matmul backend) only',
   probe: 'the rank probe: model with raw block outputs exposed, one sample',
   analyze: 'analyzeModel end to end',
@@ -70,13 +71,15 @@ async function child(stage: string, model: string, samples: number, batch: numbe
   const forward = async (session: import('onnxruntime-node').InferenceSession, m: import('../src/engine/onnx/types').ModelProto) => {
     const { source, toFeeds } = await feedsFor(m);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for await (const b of source.batches(batch)) {
       const out = await session.run(toFeeds(b));
       for (const t of Object.values(out)) t.dispose?.();
     }
     await source.close();
     mark('forward');
-    (marks.forward as MemStatus & { ms?: number }).ms = Math.round(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    Object.assign(marks.forward!, { ms: Math.round(performance.now() - t0), cpuMs: Math.round((c.user + c.system) / 1000) });
   };
   const { decodeModel } = await import('../src/engine/onnx/codec');
   // The inputs only: a decoded copy without initializers, so the file's bytes are not kept.
@@ -147,6 +150,20 @@ async function child(stage: string, model: string, samples: number, batch: numbe
       await forward(s, graphOnly());
       break;
     }
+    case 'plain-forward': {
+      // Exactly the options analyze's session gets (BLOCKLENS_BENCH_SESSION), the file by path.
+      const { sessionOptions } = await import('../src/engine/analysis/session');
+      const settings = JSON.parse(process.env.BLOCKLENS_BENCH_SESSION ?? '{}') as Record<string, unknown>;
+      const m = graphOnly();
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const s = await ort.InferenceSession.create(model, sessionOptions(settings));
+      mark('session');
+      await forward(s, m);
+      const c = process.cpuUsage(c0);
+      Object.assign(marks.forward!, { ms: Math.round(performance.now() - t0), cpuMs: Math.round((c.user + c.system) / 1000) });
+      break;
+    }
     case 'matmul': {
       const { createOrtMatmul } = await import('../src/engine/linalg/ort-matmul');
       const mm = await createOrtMatmul();
@@ -168,15 +185,17 @@ async function child(stage: string, model: string, samples: number, batch: numbe
       const { analyzeModel } = await import('../src/engine/analysis/analyze');
       const session = JSON.parse(process.env.BLOCKLENS_BENCH_SESSION ?? '{}') as { arena?: boolean; prepack?: boolean };
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await analyzeModel({ model, samples, batch, seed: 0, ...session, onProgress: (p) => { if (!marks[p.phase]) mark(p.phase); } });
       mark('end');
-      (marks.end as MemStatus & { ms?: number }).ms = Math.round(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      Object.assign(marks.end!, { ms: Math.round(performance.now() - t0), cpuMs: Math.round((c.user + c.system) / 1000) });
       break;
     }
     default:
       throw new Error(`unknown stage ${stage}`);
   }
-  mark('end');
+  if (!marks.end) mark('end');
   return marks;
 }
 
@@ -203,7 +222,7 @@ async function instrumentedModel(model: import('../src/engine/onnx/types').Model
 }
 
 /** Runs `stage` in a fresh node process; returns its marks. */
-export function measure(stage: string, model: string, samples: number, batch: number, session: object = {}, script = __filename): Record<string, MemStatus & { ms?: number }> {
+export function measure(stage: string, model: string, samples: number, batch: number, session: object = {}, script = __filename): Record<string, MemStatus & { ms?: number; cpuMs?: number }> {
   const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '--child', stage, model, '--samples', String(samples), '--batch', String(batch)], {
     encoding: 'utf8',
     env: { ...process.env, BLOCKLENS_BENCH_SESSION: JSON.stringify(session) },
@@ -242,8 +261,8 @@ async function main() {
       if (only && !only.includes(stage)) continue;
       const marks = measure(stage, model, samples, batch);
       const steps = Object.entries(marks).map(([k, v]) => `${k} ${v.rss.toFixed(0)}`).join(' → ');
-      const ms = (marks.forward as { ms?: number } | undefined)?.ms;
-      console.log(`${stage.padEnd(26)} peak ${marks.end!.hwm.toFixed(0).padStart(5)}${ms ? ` fwd ${ms} ms` : ''}   rss: ${steps}   (${what})`);
+      const f = marks.forward as { ms?: number; cpuMs?: number } | undefined;
+      console.log(`${stage.padEnd(26)} peak ${marks.end!.hwm.toFixed(0).padStart(5)}${f?.ms ? ` fwd ${f.ms} ms wall, ${f.cpuMs} ms cpu` : ''}   rss: ${steps}   (${what})`);
     }
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });

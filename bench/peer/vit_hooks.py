@@ -161,7 +161,8 @@ def main():
     resid = (torch.cat([xin, ones], 1) @ sol - yout).pow(2).mean().item() / yout.var().item()
     times['rba_fit'] = time.perf_counter() - t
     times['total'] = time.perf_counter() - T0
-    print(json.dumps({'times': times, 'tokens': xin.shape[0], 'cka_0_last': cka[0][L - 1], 'br': br[:3], 'rba_relative_mse': resid}))
+    finite = lambda v: v if v == v else None  # noqa: E731  (NaN: a constant representation)
+    print(json.dumps({'times': times, 'tokens': xin.shape[0], 'cka_1_last': finite(cka[1][L - 1]), 'br': [finite(v) for v in br[:3]], 'rba_relative_mse': resid}))
 
 
 if __name__ == '__main__':
