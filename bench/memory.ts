@@ -164,6 +164,33 @@ async function child(stage: string, model: string, samples: number, batch: numbe
       Object.assign(marks.forward!, { ms: Math.round(performance.now() - t0), cpuMs: Math.round((c.user + c.system) / 1000) });
       break;
     }
+    case 'cli': {
+      // The CLI in this process: BLOCKLENS_BENCH_ARGS (JSON array) are its arguments.
+      const { main } = await import('../src/cli/main');
+      const t0 = performance.now();
+      const code = await main(JSON.parse(process.env.BLOCKLENS_BENCH_ARGS ?? '[]') as string[]);
+      if (code !== 0) throw new Error(`blocklens exited with ${code}`);
+      mark('end');
+      Object.assign(marks.end!, { ms: Math.round(performance.now() - t0) });
+      break;
+    }
+    case 'ort-load': {
+      // ONNX Runtime loads the model by path (external data beside it) and runs one batch.
+      const t0 = performance.now();
+      const s = await ort.InferenceSession.create(model, opts());
+      mark('session');
+      const m = graphOnly();
+      const { source, toFeeds } = await feedsFor(m);
+      for await (const b of source.batches(batch)) {
+        const out = await s.run(toFeeds(b));
+        for (const t of Object.values(out)) if (!(t.data as Float32Array).every(Number.isFinite)) throw new Error('non-finite output');
+        break;
+      }
+      await source.close();
+      mark('end');
+      Object.assign(marks.end!, { ms: Math.round(performance.now() - t0) });
+      break;
+    }
     case 'matmul': {
       const { createOrtMatmul } = await import('../src/engine/linalg/ort-matmul');
       const mm = await createOrtMatmul();
@@ -222,10 +249,10 @@ async function instrumentedModel(model: import('../src/engine/onnx/types').Model
 }
 
 /** Runs `stage` in a fresh node process; returns its marks. */
-export function measure(stage: string, model: string, samples: number, batch: number, session: object = {}, script = __filename): Record<string, MemStatus & { ms?: number; cpuMs?: number }> {
+export function measure(stage: string, model: string, samples: number, batch: number, session: object = {}, script = __filename, cliArgs: string[] = []): Record<string, MemStatus & { ms?: number; cpuMs?: number }> {
   const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '--child', stage, model, '--samples', String(samples), '--batch', String(batch)], {
     encoding: 'utf8',
-    env: { ...process.env, BLOCKLENS_BENCH_SESSION: JSON.stringify(session) },
+    env: { ...process.env, BLOCKLENS_BENCH_SESSION: JSON.stringify(session), BLOCKLENS_BENCH_ARGS: JSON.stringify(cliArgs) },
     maxBuffer: 1 << 24,
   });
   if (r.status !== 0) throw new Error(`memory stage ${stage} failed:\n${r.stderr}`);

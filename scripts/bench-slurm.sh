@@ -53,7 +53,7 @@ dd if=/dev/urandom of="$W/munge/munge.key" bs=1024 count=1 status=none
 chmod 400 "$W/munge/munge.key"
 SOCK="$W/munge/munge.socket"
 munged --foreground --force --socket="$SOCK" --key-file="$W/munge/munge.key" \
-  --pid-file="$W/munge/munged.pid" --log-file="$W/munge/munged.log" --seed-file="$W/munge/seed" &
+  --pid-file="$W/munge/munged.pid" --log-file="$W/munge/munged.log" --seed-file="$W/munge/seed" >"$W/munged.out" 2>&1 &
 pids+=($!)
 
 HOST=$(hostname -s)
@@ -91,9 +91,9 @@ NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN
 PartitionName=bench Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 export SLURM_CONF=$W/slurm.conf
-slurmctld -D -i -f "$SLURM_CONF" &
+slurmctld -D -i -f "$SLURM_CONF" >"$W/slurmctld.out" 2>&1 &
 pids+=($!)
-slurmd -D -f "$SLURM_CONF" -N "$HOST" &
+slurmd -D -f "$SLURM_CONF" -N "$HOST" >"$W/slurmd.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 60); do
   state=$(sinfo -h -N -o '%t' 2>/dev/null | head -1 || true)
@@ -129,7 +129,7 @@ while squeue -h -j "$array,$merge" 2>/dev/null | grep -q .; do sleep 1; done
 t1=$(date +%s.%N)
 if [[ ! -f $W/out/report.json ]]; then
   echo "the merged report is missing; job output:" >&2
-  tail -n 30 "$W"/out/*.out >&2 || true
+  for f in "$W"/out/*.out; do echo "== $(basename "$f")" >&2; tail -n 5 "$f" >&2; done
   exit 1
 fi
 

@@ -13,5 +13,5 @@ N=$1 MODEL=$(realpath "$2") OUT=$(realpath -m "$3") DATA=${4:+$(realpath "$4")} 
 mkdir -p "$OUT"
 export MODEL OUT DATA SAMPLES N BLOCKLENS=${BLOCKLENS:-blocklens}
 array=$(sbatch --parsable --array="1-$N" --chdir="$OUT" --export=ALL "$here/blocklens-shards.sbatch")
-merge=$(sbatch --parsable --dependency="afterok:${array%%;*}" --chdir="$OUT" --export=ALL "$here/blocklens-merge.sbatch")
+merge=$(sbatch --parsable --dependency="afterok:${array%%;*}" --kill-on-invalid-dep=yes --chdir="$OUT" --export=ALL "$here/blocklens-merge.sbatch")
 echo "$array $merge"
