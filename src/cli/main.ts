@@ -105,6 +105,8 @@ async function runWithSignals(job: JobRequest, showProgress: boolean) {
 }
 
 async function writeReport(report: AnalysisReport, v: Values): Promise<number> {
+  // A device fallback is said on stderr even with --quiet: the user asked for the GPU.
+  for (const w of report.warnings) if (w.startsWith('the CUDA execution provider')) process.stderr.write(`blocklens: warning: ${w}\n`);
   const written: string[] = [];
   if (v.out) {
     await writeFileAtomic(v.out as string, JSON.stringify(report, null, 2) + '\n').catch((e) => {

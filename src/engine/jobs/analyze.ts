@@ -26,7 +26,7 @@ import type { AnalyzeRequest } from '../../protocol/analyze-request.js';
 import { PARTIAL_FORMAT, PARTIAL_VERSION, shardRange, type AnalysisPartial, type PartialMeta } from './partial.js';
 
 /** What to analyse (the protocol's request) plus what only an in-process caller can pass. */
-export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization'> {
+export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization' | 'arena' | 'prepack'> {
   /** Use the plain-JS matrix products instead of ONNX Runtime's (slow; for checks). */
   jsLinalg?: boolean;
   signal?: AbortSignal;
@@ -115,7 +115,7 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
     pooling: opts.pooling ?? 'auto',
     maskInput,
     logitsOutput: logitsOutput(loaded.model),
-    session: { device: opts.device, threads: opts.threads, optimization: opts.optimization },
+    session: { device: opts.device, threads: opts.threads, optimization: opts.optimization, arena: opts.arena, prepack: opts.prepack },
     totalSamples: source.samples,
     seed,
     file: opts.model,
@@ -257,6 +257,7 @@ async function runAnalysisPass(opts: AnalyzeOptions, shard?: { index: number; co
     prep.timings.session = Math.round(pass.sessionMs);
     prep.timings.inference = Math.round(pass.inferenceMs);
     const meta = metaOf(prep, pass.ctx, pass.poolingReason, opts);
+    meta.warnings.push(...pass.warnings);
     meta.calibration.batchSize = batchSize;
     return { prep, matmul, consumers, meta, range, started, disposers };
   } catch (e) {
