@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { analyzeModel, type AnalyzeOptions, type Progress } from '../engine/analysis/analyze.js';
 import { detectBlocks } from '../engine/blocks/detect.js';
 import { loadModelFile } from '../engine/onnx/model-file.js';
-import { writeFileAtomic } from '../engine/io/atomic-write.js';
+import { writeFilesAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
 import type { AnalysisReport, PoolingRequest } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
@@ -258,21 +258,21 @@ export async function main(argv: string[]): Promise<number> {
     opts.signal = controller.signal;
     opts.onProgress = progressBar(!v.quiet && process.stderr.isTTY === true);
     let report: AnalysisReport;
+    const written: string[] = [];
     try {
       report = await analyzeModel(opts);
+      // Both outputs or neither: temporary files first, renamed once all are written; Ctrl-C
+      // during the writes cancels them too.
+      const outputs: { file: string; data: string }[] = [];
+      if (v.out) outputs.push({ file: v.out, data: JSON.stringify(report, null, 2) + '\n' });
+      if (v.html) outputs.push({ file: v.html, data: renderReportHtml(report) });
+      if (outputs.length) {
+        fileForErrors = outputs[0]!.file;
+        await writeFilesAtomic(outputs, { signal: controller.signal });
+        written.push(...outputs.map((o) => o.file));
+      }
     } finally {
       process.removeListener('SIGINT', onSigint);
-    }
-    const written: string[] = [];
-    if (v.out) {
-      fileForErrors = v.out;
-      await writeFileAtomic(v.out, JSON.stringify(report, null, 2) + '\n');
-      written.push(v.out);
-    }
-    if (v.html) {
-      fileForErrors = v.html;
-      await writeFileAtomic(v.html, renderReportHtml(report));
-      written.push(v.html);
     }
     if (!v.quiet) process.stdout.write(summary(report, written) + '\n');
     return 0;

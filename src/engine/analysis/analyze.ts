@@ -268,6 +268,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     timings.inference = Math.round(forwardMs);
     if (!session || !pooling) throw Object.assign(new Error('the calibration data holds no samples'), { file: opts.data ?? opts.model });
 
+    opts.signal?.throwIfAborted();
     progress({ phase: 'metrics' });
     t0 = performance.now();
     if (store.subsampled) warnings.push(`representation rows were subsampled to ${opts.maxRows ?? DEFAULT_MAX_ROWS} per block (seeded) to bound memory`);
@@ -279,6 +280,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
       delta: opts.delta,
     });
     warnings.push(...statWarnings);
+    opts.signal?.throwIfAborted();
     mark('metrics', t0);
 
     let modelAccuracy: ModelAccuracy | undefined;

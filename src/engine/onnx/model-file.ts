@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { decodeModel, encodeModelParts, looksLikeOnnx, MAX_PROTOBUF_BYTES } from './codec.js';
 import { ModelFileError, OnnxFormatError } from './errors.js';
 import { graphProblem } from './graph-check.js';
+import { removeStaleTemps } from '../io/stale-temps.js';
 import {
   allTensors,
   bitsPerElement,
@@ -435,6 +436,10 @@ export interface SaveOptions {
   sourcePath?: string;
   /** Write large initializers to a separate data file. */
   externalData?: ExternalDataOptions;
+  /** Cancels the write: temporary files are removed, an AbortError is thrown, nothing is replaced. */
+  signal?: AbortSignal;
+  /** Called after each chunk written (at most 4 MB), with the bytes written so far to both files. */
+  onChunk?: (written: number) => void;
 }
 
 export interface SaveResult {
@@ -454,6 +459,8 @@ export function writeErrorMessage(e: unknown, file: string): string {
       return `disk full writing ${file}`;
     case 'EDQUOT':
       return `disk quota exceeded writing ${file}`;
+    case 'EFBIG':
+      return `file size limit exceeded writing ${file}`;
     case 'EACCES':
     case 'EPERM':
       return `permission denied writing ${file}`;
@@ -554,11 +561,13 @@ function externalTensor(t: TensorProto, location: string, offset: number, length
   return out;
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+/** Writes all of `bytes` at `position`, in chunks of at most 4 MB with `between` called after each. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number, between?: (pos: number) => void): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
+    const { bytesWritten } = await fh.write(bytes, done, Math.min(COPY_CHUNK, bytes.length - done), position + done);
     done += bytesWritten;
+    between?.(position + done);
   }
 }
 
@@ -645,13 +654,31 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
   const { parts, length: modelBytes } = encodeModelParts(toWrite);
   const temps: string[] = [];
   let current = target;
+  const signal = opts.signal;
+  let written = 0;
+  let lastPos = 0;
+  const checkAbort = () => {
+    if (signal?.aborted) throw new DOMException('The write was cancelled', 'AbortError');
+  };
+  const between = (pos?: number) => {
+    if (pos !== undefined) {
+      written += pos - lastPos;
+      lastPos = pos;
+      opts.onChunk?.(written);
+    }
+    checkAbort();
+  };
   try {
+    checkAbort();
+    await removeStaleTemps(target);
     let dataTemp: string | undefined;
     if (plan !== undefined) {
       current = plan.dataPath;
+      await removeStaleTemps(plan.dataPath);
       dataTemp = tempPathFor(plan.dataPath);
       temps.push(dataTemp);
-      await writeDataFile(dataTemp, plan.placements);
+      await writeDataFile(dataTemp, plan.placements, between);
+      lastPos = 0;
     }
     current = target;
     const modelTemp = tempPathFor(target);
@@ -660,10 +687,11 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
     try {
       let pos = 0;
       for (const part of parts) {
-        await writeAll(fh, part, pos);
+        await writeAll(fh, part, pos, between);
         pos += part.length;
       }
       await fh.sync();
+      checkAbort();
     } finally {
       await fh.close();
     }
@@ -677,7 +705,7 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
     temps.splice(temps.indexOf(modelTemp), 1);
   } catch (e) {
     await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
-    if (e instanceof ModelFileError || e instanceof OnnxFormatError) throw e;
+    if (e instanceof ModelFileError || e instanceof OnnxFormatError || (e as Error).name === 'AbortError') throw e;
     throw new ModelFileError(writeErrorMessage(e, current), current, { cause: e, code: errno(e) });
   }
   const result: SaveResult = { path: target, modelBytes, externalTensors: plan?.placements.length ?? 0 };
@@ -689,7 +717,7 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
 }
 
 /** Writes the data file: each tensor at its offset, zero padding between. */
-async function writeDataFile(tempPath: string, placements: Placement[]): Promise<void> {
+async function writeDataFile(tempPath: string, placements: Placement[], between: (pos: number) => void): Promise<void> {
   const fh = await open(tempPath, 'wx');
   const sources = new Map<string, FileHandle>();
   let chunk: Uint8Array | undefined;
@@ -697,7 +725,7 @@ async function writeDataFile(tempPath: string, placements: Placement[]): Promise
     for (const p of placements) {
       const src = p.source;
       if ('bytes' in src) {
-        await writeAll(fh, src.bytes, p.offset);
+        await writeAll(fh, src.bytes, p.offset, between);
         continue;
       }
       let in_ = sources.get(src.file);
@@ -716,7 +744,7 @@ async function writeDataFile(tempPath: string, placements: Placement[]): Promise
         const view = chunk.subarray(0, n);
         const got = await readExactly(in_, src.offset + done, n, view);
         if (got < n) throw shortFile(src.ref, src.tensor, p.length, src.offset + done + got, src.file);
-        await writeAll(fh, view, p.offset + done);
+        await writeAll(fh, view, p.offset + done, between);
         done += n;
       }
     }
