@@ -178,7 +178,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      // node's messages can span lines ('--delta -0.5'): usage errors are one line.
+      throw new UsageError((e as Error).message.split('\n').join(' '));
     }
     const { values: v, positionals } = parsed;
     debug = !!v.debug;

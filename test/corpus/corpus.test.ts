@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { REPO } from '../helpers/fixtures';
+import { assertCliError } from '../helpers/cli-error';
 import { encodeModel, decodeModel } from '../../src/engine/onnx/codec';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');
@@ -45,26 +46,6 @@ function cli(args: string[], cwd: string, timeoutMs = 60000): Promise<Run> {
       resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr, ms: Date.now() - t0 });
     });
   });
-}
-
-/**
- * Checks a one-line CLI error: exit 1, `blocklens: error: <file>: <message>` with <file> exactly
- * the given path (or its absolute form), and every `says` in the message once the file's own name
- * is taken out (so a file called truncated.onnx cannot satisfy "truncated").
- */
-export function assertCliError(r: Run, cwd: string, file: string, says: string[], never: string[] = []): void {
-  assert.equal(r.signal, null, `killed by ${r.signal} after ${r.ms} ms (a hang?)`);
-  assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line: ${r.stderr}`);
-  const line = lines[0]!;
-  const prefixes = [`blocklens: error: ${file}: `, `blocklens: error: ${path.resolve(cwd, file)}: `];
-  const prefix = prefixes.find((p) => line.startsWith(p));
-  assert.ok(prefix, `names ${file} first: ${line}`);
-  const message = line.slice(prefix.length).split(path.resolve(cwd, file)).join('').split(file).join('').split(path.basename(file)).join('');
-  for (const s of says) assert.ok(message.toLowerCase().includes(s.toLowerCase()), `'${s}' in the message: ${line}`);
-  for (const s of never) assert.ok(!line.includes(s), `'${s}' must not appear: ${line}`);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 }
 
 function hashTree(dir: string): Map<string, string> {
