@@ -8,6 +8,8 @@ import { after, describe, it } from 'node:test';
 import { validateReport } from '../../src/engine/report/validate';
 import { brokenExpected, fixture, manifest, REPO } from '../helpers/fixtures';
 import { assertCliError } from '../helpers/cli-error';
+import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
+import { encodeModel } from '../../src/engine/onnx/codec';
 
 const CLI = path.join(REPO, 'dist', 'cli.js');
 const tmp = mkdtempSync(path.join(tmpdir(), 'blocklens-cli-'));
@@ -253,6 +255,19 @@ describe('blocklens CLI', () => {
     }
     const json = runIn(fixture('broken'), 'blocks', 'truncated.onnx', '--json');
     assertCliError(json, fixture('broken'), 'truncated.onnx', ['truncated at byte']);
+    // A valid graph with nothing that repeats: detection itself fails, and still names the file.
+    const flat = path.join(tmp, 'flat.onnx');
+    const graph = makeGraph({
+      nodes: [makeNode('MatMul', ['x', 'w'], ['y'], [], 'only_matmul')],
+      inputs: [makeValueInfo('x', 1, ['batch', 4])],
+      outputs: [makeValueInfo('y', 1, ['batch', 4])],
+      initializers: [makeTensor('w', 1, [4, 4], new Float32Array(16).fill(0.5))],
+    });
+    writeFileSync(flat, encodeModel(makeModel({ graph, opset: 17 })));
+    for (const extra of [[], ['--json']]) {
+      const r = runIn(tmp, 'blocks', 'flat.onnx', ...extra);
+      assertCliError(r, tmp, 'flat.onnx', ['no repeated blocks found', '--blocks TENSOR']);
+    }
   });
 
   it('Ctrl-C (SIGINT) cancels: exit 130, one line saying cancelled, no output file left', async () => {
