@@ -176,7 +176,7 @@ describe('blocklens CLI', () => {
 
   it('usage errors exit 2 with one line saying what is wrong, then where to look', () => {
     const cases: [string[], string][] = [
-      [['frobnicate', 'x.onnx'], "unknown command 'frobnicate' (expected blocks or analyze)"],
+      [['frobnicate', 'x.onnx'], "unknown command 'frobnicate' (expected blocks, analyze or merge)"],
       [['analyze'], 'analyze needs a MODEL path'],
       [['blocks'], 'blocks needs a MODEL path'],
       [['analyze', 'm.onnx', 'extra.onnx'], "unexpected argument 'extra.onnx'"],
