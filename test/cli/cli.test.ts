@@ -57,7 +57,11 @@ describe('blocklens CLI', () => {
     assert.ok(report.metrics.dr!.probe, 'labels give a probe DR');
     assert.ok(report.modelAccuracy!.accuracy > 0.9, `digits accuracy ${report.modelAccuracy!.accuracy}`);
     const page = readFileSync(html, 'utf8');
-    assert.match(page, /<svg/);
+    // The page is the renderer bundle beside the report JSON (test/renderer draws it in Chromium).
+    const inlined = /<script type="application\/json" id="blocklens-report">([\s\S]*?)<\/script>/.exec(page);
+    assert.ok(inlined, 'report JSON inlined');
+    assert.deepEqual(JSON.parse(inlined[1]!), report);
+    assert.match(page, /<script nonce="[^"]+">/);
     assert.doesNotMatch(page, /(src|href)=["']https?:/);
     assert.match(r.stdout, /MSRS/);
     assert.deepEqual(readdirSync(tmp).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
