@@ -36,9 +36,9 @@ export class CalibrationPicker {
     const recent = this.context.globalState.get<string[]>(RECENT_KEY, []);
     const base = vscode.Uri.file(path.dirname(model));
     const items: Item[] = [];
-    if (last) {
+    if (last?.data) {
       items.push({
-        label: `$(history) ${last.data ? path.basename(last.data) : 'Synthetic data'}`,
+        label: `$(history) ${path.basename(last.data)}`,
         description: 'last used for this model',
         detail: last.data,
         pick: async () => last,
@@ -47,7 +47,7 @@ export class CalibrationPicker {
     items.push(
       {
         label: '$(beaker) Synthetic data',
-        description: 'seeded inputs from the model signature',
+        description: last && !last.data ? 'last used for this model' : 'seeded inputs from the model signature',
         detail: "Shows the model's structure, not its behaviour on a task.",
         pick: async () => ({}),
       },
