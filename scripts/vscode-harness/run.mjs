@@ -5,6 +5,7 @@
 // Installs its harness first (idempotent, .cache/vscode-harness). Prints `N passed, N failed`.
 //
 // Flags: --only host|ui     run one phase
+//        --vsix FILE        UI tests against an installed VSIX instead of this checkout
 //        --launcher electron  run the extension-host suite with @vscode/test-electron instead
 //                             (where VS Code can be downloaded; VSCODE_EXECUTABLE picks a local one)
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { remoteUri, startServer, withTimeout, workbenchUrl } from './server.mjs'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const argv = process.argv.slice(2);
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
+const vsix = argv.includes('--vsix') ? path.resolve(argv[argv.indexOf('--vsix') + 1]) : undefined;
 const launcher = argv.includes('--launcher') ? argv[argv.indexOf('--launcher') + 1] : 'code-server';
 const HOST_TIMEOUT_MS = Number(process.env.BLOCKLENS_HOST_TEST_TIMEOUT_MS ?? 15 * 60_000);
 const log = (s) => process.stderr.write(`vscode-tests: ${s}\n`);
@@ -129,7 +131,7 @@ async function main() {
     }
     if (!only || only === 'ui') {
       const { runUiTests } = await import('../../test/ui/ui.test.mjs');
-      const r = await runUiTests({ paths, root, makeWorkspace, log });
+      const r = await runUiTests({ paths, root, makeWorkspace, log, vsix });
       const c = summarize(r);
       console.log(`UI tests: ${c.passed} passed, ${c.failed} failed`);
       for (const t of r) if (t.state !== 'passed') console.log(`  ✗ ${t.title}: ${t.error}`);

@@ -1,7 +1,9 @@
 // UI tests: Playwright + Debian chromium against the code-server workbench with BlockLens loaded
 // from this checkout. Called by scripts/vscode-harness/run.mjs; returns one result per test and
 // saves screenshots under test-results/.
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { remoteUri, startServer, withTimeout, workbenchUrl } from '../../scripts/vscode-harness/server.mjs';
 
@@ -32,12 +34,31 @@ async function explorerRow(page, name) {
   return page.locator('.explorer-folders-view .monaco-list-row').filter({ hasText: exact }).first();
 }
 
-export async function runUiTests({ paths, root, makeWorkspace, log }) {
+/** Installs a VSIX into a fresh extensions folder with code-server's own CLI. */
+function installVsix(paths, vsix, extensionsDir) {
+  const r = spawnSync(paths.node24, [paths.codeServerEntry, '--extensions-dir', extensionsDir, '--install-extension', vsix], {
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, XDG_CONFIG_HOME: path.join(extensionsDir, '..', 'xdg-config'), XDG_DATA_HOME: path.join(extensionsDir, '..', 'xdg-data') },
+  });
+  if (r.status !== 0) throw new Error(`installing ${vsix} failed: ${r.stderr || r.stdout || r.error?.message}`);
+}
+
+export async function runUiTests({ paths, root, makeWorkspace, log, vsix }) {
   const results = [];
   mkdirSync(path.join(root, SHOTS), { recursive: true });
   const ws = makeWorkspace();
+  let extensionsDir;
+  if (vsix) {
+    extensionsDir = mkdtempSync(path.join(tmpdir(), 'blocklens-ext-'));
+    extensionsDir = path.join(extensionsDir, 'extensions');
+    mkdirSync(extensionsDir);
+    installVsix(paths, vsix, extensionsDir);
+    log(`installed ${path.basename(vsix)}`);
+  }
   const s = await startServer({
     paths,
+    extensionsDir,
     smokeDriver: true,
     log,
     userSettings: { 'blocklens.samples': 64, 'workbench.colorTheme': 'Default Dark Modern', 'window.commandCenter': false },
@@ -59,7 +80,7 @@ export async function runUiTests({ paths, root, makeWorkspace, log }) {
   try {
     page = await s.browser.newPage({ viewport: { width: 1500, height: 950 } });
     // The extension is loaded from this checkout (development path), as a user would after install.
-    const payload = [['extensionDevelopmentPath', remoteUri(s.port, root)], ['skipWelcome', 'true']];
+    const payload = vsix ? [['skipWelcome', 'true']] : [['extensionDevelopmentPath', remoteUri(s.port, root)], ['skipWelcome', 'true']];
     await page.goto(workbenchUrl(s.port, ws, payload), { timeout: 60_000 });
     await page.locator('.explorer-folders-view').waitFor({ timeout: 90_000 });
 
@@ -133,6 +154,8 @@ export async function runUiTests({ paths, root, makeWorkspace, log }) {
     });
   } finally {
     await s.stop();
+    rmSync(ws, { recursive: true, force: true });
+    if (extensionsDir) rmSync(path.dirname(extensionsDir), { recursive: true, force: true });
   }
   if (figures.rightClickToHeatmapMs !== undefined) console.log(`UI figures: ${JSON.stringify(figures)}`);
   return results;
