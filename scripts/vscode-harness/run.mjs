@@ -55,9 +55,11 @@ export function makeWorkspace() {
 
 function summarize(results) {
   const passed = results.filter((r) => r.state === 'passed').length;
-  const failed = results.filter((r) => r.state !== 'passed').length;
-  return { passed, failed };
+  const skipped = results.filter((r) => r.state === 'skipped').length;
+  const failed = results.length - passed - skipped;
+  return { passed, failed, skipped };
 }
+const line = (c) => `${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}`;
 
 async function runHostSuiteInCodeServer(paths) {
   const ws = makeWorkspace();
@@ -125,21 +127,21 @@ async function main() {
     if (!only || only === 'host') {
       const r = await runHostSuiteInCodeServer(paths);
       const c = summarize(r);
-      console.log(`extension-host tests: ${c.passed} passed, ${c.failed} failed`);
-      for (const t of r) if (t.state !== 'passed') console.log(`  ✗ ${t.title}: ${t.error}`);
+      console.log(`extension-host tests: ${line(c)}`);
+      for (const t of r) if (t.state !== 'passed') console.log(`  ${t.state === 'skipped' ? '-' : '✗'} ${t.title}: ${t.error}`);
       all.push(...r);
     }
     if (!only || only === 'ui') {
       const { runUiTests } = await import('../../test/ui/ui.test.mjs');
       const r = await runUiTests({ paths, root, makeWorkspace, log, vsix });
       const c = summarize(r);
-      console.log(`UI tests: ${c.passed} passed, ${c.failed} failed`);
-      for (const t of r) if (t.state !== 'passed') console.log(`  ✗ ${t.title}: ${t.error}`);
+      console.log(`UI tests: ${line(c)}`);
+      for (const t of r) if (t.state !== 'passed') console.log(`  ${t.state === 'skipped' ? '-' : '✗'} ${t.title}: ${t.error}`);
       all.push(...r);
     }
   }
   const c = summarize(all);
-  console.log(`vscode tests: ${c.passed} passed, ${c.failed} failed`);
+  console.log(`vscode tests: ${line(c)}`);
   return c.failed === 0 && c.passed > 0 ? 0 : 1;
 }
 
