@@ -61,10 +61,18 @@ function summarize(results) {
 }
 const line = (c) => `${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}`;
 
-async function runHostSuiteInCodeServer(paths) {
+async function runHostSuiteInCodeServer(paths, { untrusted = false } = {}) {
   const ws = makeWorkspace();
+  if (untrusted) {
+    // Workspace settings that limited mode must not follow.
+    mkdirSync(path.join(ws, '.vscode'));
+    writeFileSync(
+      path.join(ws, '.vscode', 'settings.json'),
+      JSON.stringify({ 'blocklens.defaultData': 'data/evil.npy', 'blocklens.executionProviders': ['cuda'], 'blocklens.samples': 48 }, null, 2),
+    );
+  }
   const resultsFile = path.join(ws, '.blocklens-test-results.json');
-  const s = await startServer({ paths, smokeDriver: true, log });
+  const s = await startServer({ paths, smokeDriver: true, log, workspaceTrust: untrusted });
   try {
     const payload = [
       ['extensionDevelopmentPath', remoteUri(s.port, root)],
@@ -125,11 +133,13 @@ async function main() {
     const paths = ensureHarness();
     log(`harness ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     if (!only || only === 'host') {
-      const r = await runHostSuiteInCodeServer(paths);
-      const c = summarize(r);
-      console.log(`extension-host tests: ${line(c)}`);
-      for (const t of r) if (t.state !== 'passed') console.log(`  ${t.state === 'skipped' ? '-' : '✗'} ${t.title}: ${t.error}`);
-      all.push(...r);
+      for (const untrusted of [false, true]) {
+        const r = await runHostSuiteInCodeServer(paths, { untrusted });
+        const c = summarize(r);
+        console.log(`extension-host tests${untrusted ? ' (untrusted workspace)' : ''}: ${line(c)}`);
+        for (const t of r) if (t.state !== 'passed') console.log(`  ${t.state === 'skipped' ? '-' : '✗'} ${t.title}: ${t.error}`);
+        all.push(...r);
+      }
     }
     if (!only || only === 'ui') {
       const { runUiTests } = await import('../../test/ui/ui.test.mjs');

@@ -28,7 +28,7 @@ export function withTimeout(promise, ms, what) {
 }
 
 /**
- * @param {{ paths: ReturnType<import('./setup.mjs').harnessPaths>, smokeDriver?: boolean, userSettings?: object, extensionsDir?: string, log?: (s: string) => void }} opts
+ * @param {{ paths: ReturnType<import('./setup.mjs').harnessPaths>, smokeDriver?: boolean, workspaceTrust?: boolean, userSettings?: object, extensionsDir?: string, log?: (s: string) => void }} opts
  */
 export async function startServer(opts) {
   const log = opts.log ?? (() => {});
@@ -47,7 +47,10 @@ export async function startServer(opts) {
         'telemetry.telemetryLevel': 'off',
         'extensions.autoCheckUpdates': false,
         'extensions.autoUpdate': false,
-        'security.workspace.trust.enabled': false,
+        // With workspaceTrust, folders open in restricted mode without a prompt.
+        'security.workspace.trust.enabled': !!opts.workspaceTrust,
+        'security.workspace.trust.startupPrompt': 'never',
+        'security.workspace.trust.banner': 'never',
         'update.mode': 'none',
         'chat.disableAIFeatures': true,
         ...(opts.userSettings ?? {}),
@@ -75,7 +78,7 @@ export async function startServer(opts) {
     extensionsDir,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     ...(opts.smokeDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
   ];

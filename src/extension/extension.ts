@@ -14,6 +14,7 @@ import { ModelEditorProvider, MODEL_EDITOR_VIEW_TYPE } from './model-editor.js';
 import { OnnxCodeActionProvider, OnnxCodeLensProvider, PYTHON_SELECTOR } from './python-lens.js';
 import { ReportCache } from './report-cache.js';
 import { ReportPanels, type ReportPanel } from './report-panel.js';
+import { readSettings, type AnalysisSettings } from './settings.js';
 import { rankedSpans } from './spans.js';
 
 /** Options the analyze command accepts from CodeLens, the editor, the walkthrough and tests. */
@@ -30,6 +31,8 @@ export interface BlockLensApi {
   editor: ModelEditorProvider;
   lastOutcome?: AnalyzeOutcome;
   lastPanel?: ReportPanel;
+  /** The effective settings for a file (after the workspace-trust rules). */
+  settings(scope?: vscode.Uri): AnalysisSettings;
 }
 
 export function activate(context: vscode.ExtensionContext): BlockLensApi {
@@ -76,7 +79,7 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
   });
   context.subscriptions.push(panels);
   const editor = ModelEditorProvider.register(context, engine);
-  Object.assign(api, { analysis, panels, editor });
+  Object.assign(api, { analysis, panels, editor, settings: (scope?: vscode.Uri) => readSettings(scope, log.warn) });
 
   const lens = new OnnxCodeLensProvider();
   context.subscriptions.push(
