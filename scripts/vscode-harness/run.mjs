@@ -91,7 +91,11 @@ async function runHostSuiteInCodeServer(paths, { untrusted = false } = {}) {
     const code = await withTimeout(exit, HOST_TIMEOUT_MS, 'the extension-host tests to finish');
     log(`extension host exited with ${code}`);
     let results = [];
-    if (existsSync(resultsFile)) results = JSON.parse(readFileSync(resultsFile, 'utf8')).tests;
+    if (existsSync(resultsFile)) {
+      const parsed = JSON.parse(readFileSync(resultsFile, 'utf8'));
+      results = parsed.tests;
+      if (parsed.figures && Object.keys(parsed.figures).length) console.log(`extension-host figures: ${JSON.stringify(parsed.figures)}`);
+    }
     else results = [{ title: 'extension-host suite wrote results', state: 'failed', error: `no results file (exit ${code})` }];
     if (code !== 0 && !results.some((r) => r.state !== 'passed')) results.push({ title: 'extension host exit status', state: 'failed', error: `exit ${code}` });
     return results;
