@@ -77,7 +77,11 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
     reportFor: (model) => reportFor(model),
     canExport: () => false,
   });
-  context.subscriptions.push(panels);
+  context.subscriptions.push(
+    panels,
+    // An open panel shows the progress of its model's (re-)analysis.
+    analysis.onDidProgress((p) => panels.panels.get(p.model)?.post({ type: 'progress', phase: p.phase, done: p.done, total: p.total })),
+  );
   const editor = ModelEditorProvider.register(context, engine);
   Object.assign(api, { analysis, panels, editor, settings: (scope?: vscode.Uri) => readSettings(scope, log.warn) });
 
