@@ -4,7 +4,7 @@
 // through the same `finishReport`.
 import * as path from 'node:path';
 import { detectBlocks, type BlockDetection } from '../blocks/detect.js';
-import { openCalibration, type CalibrationSource, type OpenOptions } from '../calibration/index.js';
+import { openCalibration, type CalibrationSource } from '../calibration/index.js';
 import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../linalg/index.js';
 import { calibrationHints, findMaskInput, logitsOutput, modelInputs } from '../model/introspect.js';
 import { modelIdentity } from '../model/identity.js';
@@ -25,7 +25,6 @@ import { PARTIAL_FORMAT, PARTIAL_VERSION, shardRange, type AnalysisPartial, type
 
 /** What to analyse (the protocol's request) plus what only an in-process caller can pass. */
 export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization'> {
-  image?: OpenOptions['image'];
   /** Use the plain-JS matrix products instead of ONNX Runtime's (slow; for checks). */
   jsLinalg?: boolean;
   signal?: AbortSignal;
