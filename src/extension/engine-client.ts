@@ -1,9 +1,10 @@
-// The one module through which the extension host reaches the engine. Everything heavy runs off
-// the host's thread (a worker today; the core job runner's child process once it lands): swap
-// the implementation here and nothing else in src/extension changes.
+// The one module through which the extension host reaches the engine. Everything that runs ONNX
+// Runtime runs in a child process (the engine's job runner: one process per job, killed on cancel
+// after a 1 s grace), so a native crash or leak never reaches the extension host; decoding a model
+// for the editor's summary runs in a worker thread (pure JS).
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { analyzeInWorker, WorkerAnalysisError } from '../engine/analysis/run-in-worker.js';
+import { JobError, runJob } from '../engine/jobs/run-job.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
 import type { AnalyzeRequest } from '../protocol/analyze-request.js';
 import type { ModelSummary, SummaryReply } from './model-summary.js';
@@ -35,14 +36,12 @@ export class EngineError extends Error {
 export class EngineClient {
   constructor(private readonly distDir: string) {}
 
-  /** Runs one analysis in its own worker, disposed after (also on cancel). */
+  /** Runs one analysis job in its own process, ended after (also on cancel). */
   async analyze(request: AnalyzeRequest, opts: EngineRunOptions = {}): Promise<AnalysisReport> {
     try {
-      return await analyzeInWorker(request, {
-        workerScript: path.join(this.distDir, 'worker.js'),
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-      });
+      const result = await runJob({ kind: 'analyze', request }, { workerScript: path.join(this.distDir, 'worker.js'), signal: opts.signal, onProgress: opts.onProgress });
+      if (result.kind !== 'report') throw new EngineError(`the analysis returned a ${result.kind}, not a report`, request.model);
+      return result.report;
     } catch (e) {
       throw toEngineError(e, opts.signal);
     }
@@ -76,6 +75,6 @@ function toEngineError(e: unknown, signal?: AbortSignal): EngineError {
   if (e instanceof EngineError) return e;
   const err = e as Error & { file?: string };
   const cancelled = signal?.aborted === true || err?.name === 'AbortError';
-  if (err instanceof WorkerAnalysisError) return new EngineError(err.message, err.file, cancelled);
+  if (err instanceof JobError) return new EngineError(err.message, err.file, cancelled);
   return new EngineError(err?.message ?? String(e), err?.file, cancelled);
 }
