@@ -128,6 +128,41 @@ describe('BlockLens in the extension host', () => {
     assert.equal(a.analysis.busy, false);
   });
 
+  it('survives a native crash of the analysis process and reports it', async () => {
+    const a = await api();
+    let forward = false;
+    const sub = a.analysis.onDidProgress((p) => {
+      if (p.phase === 'forward' && (p.done ?? 0) > 0) forward = true;
+    });
+    try {
+      const pending = analyze(model('bert_tiny.onnx'), { samples: 100_000, force: true, noPanel: true });
+      await until('the forward pass', () => forward, 60_000);
+      // The job process is a child of this extension host running dist/worker.js: crash it the
+      // way a segfault in ONNX Runtime would.
+      const children = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+            return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker.js');
+          } catch {
+            return false;
+          }
+        });
+      assert.equal(children.length, 1, 'one job process');
+      process.kill(Number(children[0]), 'SIGSEGV');
+      const outcome = await pending;
+      assert.equal(outcome?.status, 'failed');
+      assert.match(outcome?.status === 'failed' ? outcome.message : '', /SIGSEGV|crash|exited/i);
+    } finally {
+      sub.dispose();
+    }
+    // The host lives on and analyses again.
+    const ok = await analyze(model('linear_blocks.onnx'), { noPanel: true, force: true });
+    assert.equal(ok?.status, 'done');
+  });
+
   it('opens the read-only model editor with the summary and detected blocks', async () => {
     const a = await api();
     const file = model('vit_tiny.onnx');
