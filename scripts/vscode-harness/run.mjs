@@ -50,6 +50,18 @@ export function makeWorkspace() {
       '',
     ].join('\n'),
   );
+  writeFileSync(
+    path.join(ws, 'export.ipynb'),
+    JSON.stringify({
+      cells: [
+        { cell_type: 'markdown', metadata: {}, source: ['# Export'] },
+        { cell_type: 'code', execution_count: null, metadata: {}, outputs: [], source: ['import torch\n', 'torch.onnx.export(model, x, "models/vit_tiny.onnx")\n'] },
+      ],
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }, language_info: { name: 'python' } },
+      nbformat: 4,
+      nbformat_minor: 5,
+    }),
+  );
   return ws;
 }
 

@@ -249,6 +249,21 @@ describe('BlockLens in the extension host', () => {
     assert.equal(panel.panel.viewColumn, vscode.ViewColumn.Two, 'the panel opens beside train.py (column one)');
   });
 
+  it('puts the CodeLens in notebook cells too', async () => {
+    const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(path.join(ws(), 'export.ipynb'))).then(undefined, (e: Error) => {
+      throw new Error(`opening the notebook: ${e.message}`);
+    });
+    const cell = nb.cellAt(1).document;
+    assert.equal(cell.languageId, 'python');
+    await vscode.window.showNotebookDocument(nb);
+    const lenses = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', cell.uri, 10).then(undefined, (e: Error) => {
+      throw new Error(`code lenses of ${cell.uri.toString()}: ${e.message}`);
+    });
+    const ours = lenses.filter((l) => l.command?.title === 'Analyze redundancy');
+    assert.deepEqual(ours.map((l) => l.range.start.line), [1]);
+    assert.equal((ours[0]!.command!.arguments![0] as vscode.Uri).fsPath, model('vit_tiny.onnx'));
+  });
+
   it('offers Replace blocks i→j with linear map… as a code action on those lines', async () => {
     const doc = await vscode.workspace.openTextDocument(path.join(ws(), 'train.py'));
     const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', doc.uri, new vscode.Range(7, 0, 7, 0));
