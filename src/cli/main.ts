@@ -20,8 +20,9 @@ import type { AnalysisReport } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
 import { OPTIONS, OptionError, requestFromOptions, usageText, type CommandName } from '../protocol/options.js';
 import type { JobRequest } from '../protocol/jobs.js';
+import { RBA_COMMANDS, RBA_USAGE, runRbaCommand } from './rba-commands.js';
 
-const USAGE = usageText();
+const USAGE = `${usageText()}\n\nReplacing blocks by linear maps (each has its own --help):\n${RBA_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -104,6 +105,8 @@ async function runWithSignals(job: JobRequest, showProgress: boolean) {
 }
 
 async function writeReport(report: AnalysisReport, v: Values): Promise<number> {
+  // A device fallback is said on stderr even with --quiet: the user asked for the GPU.
+  for (const w of report.warnings) if (w.startsWith('the CUDA execution provider')) process.stderr.write(`blocklens: warning: ${w}\n`);
   const written: string[] = [];
   if (v.out) {
     await writeFileAtomic(v.out as string, JSON.stringify(report, null, 2) + '\n').catch((e) => {
@@ -129,6 +132,7 @@ async function mergeCommand(files: string[], v: Values): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] !== undefined && RBA_COMMANDS.has(argv[0])) return runRbaCommand(argv[0], argv.slice(1));
   let debug = argv.includes('--debug');
   let fileForErrors = '(arguments)';
   try {
@@ -150,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
       return v.help ? 0 : 2;
     }
     const [command, ...args] = positionals;
-    if (command !== 'blocks' && command !== 'analyze' && command !== 'merge') throw new UsageError(`unknown command '${command}' (expected blocks, analyze or merge)`);
+    if (command !== 'blocks' && command !== 'analyze' && command !== 'merge') throw new UsageError(`unknown command '${command}' (expected blocks, analyze, merge, rba, plan or verify)`);
     for (const o of OPTIONS) {
       if (v[o.name] !== undefined && !o.commands.includes(command as CommandName)) throw new UsageError(`--${o.name} does not apply to ${command}`);
     }
@@ -209,6 +213,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!v.quiet) process.stdout.write(`shard ${shard!.index + 1}/${shard!.count}: samples ${result.partial.range.start}..${result.partial.range.end - 1} of ${result.partial.totalSamples}\nwrote ${v.partial}\n`);
       return 0;
     }
+    if (result.kind !== 'report') throw new Error(`internal: an analyze job returned a ${result.kind} result`);
     return await writeReport(result.report, v);
   } catch (e) {
     if (e instanceof UsageError) {
