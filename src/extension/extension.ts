@@ -8,7 +8,7 @@ import type { AnalysisReport } from '../engine/report/schema.js';
 import type { VerificationFigures } from '../protocol/webview.js';
 import { AnalysisService, type AnalyzeOptions, type AnalyzeOutcome } from './analysis.js';
 import { CalibrationPicker } from './calibration-picker.js';
-import { EngineClient } from './engine-client.js';
+import { EngineClient, verificationFigures, type EngineError } from './engine-client.js';
 import { initLog, log, showError } from './log.js';
 import { ModelEditorProvider, MODEL_EDITOR_VIEW_TYPE } from './model-editor.js';
 import { OnnxCodeActionProvider, OnnxCodeLensProvider, PYTHON_SELECTOR } from './python-lens.js';
@@ -31,6 +31,7 @@ export interface BlockLensApi {
   editor: ModelEditorProvider;
   lastOutcome?: AnalyzeOutcome;
   lastPanel?: ReportPanel;
+  lastExport?: VerificationFigures;
   /** The effective settings for a file (after the workspace-trust rules). */
   settings(scope?: vscode.Uri): AnalysisSettings;
 }
@@ -58,9 +59,72 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
     const o = await analysis.analyze(model, { data: picker.remembered(model)?.data ?? (opts.data ? opts.data : undefined), ...opts });
     return o.status === 'done' ? o.report : undefined;
   };
-  const exportSpan = async (model: string, from: number, to: number): Promise<VerificationFigures | undefined> => {
-    void model;
-    throw new Error(`replacing blocks ${from}→${to} needs the RBA export engine, which is not in this build yet`);
+  const exporting = new Set<string>();
+  const exportControllers = new Set<AbortController>();
+  /** *Replace blocks from→to with linear map*: writes `<model>.rba-from-to.onnx` beside the model and verifies it. */
+  const exportSpan = async (model: string, from: number, to: number, method: 'linear' | 'skip' | 'lowrank' = 'linear'): Promise<VerificationFigures | undefined> => {
+    if (exporting.has(model)) {
+      void vscode.window.showInformationMessage(`BlockLens is already writing an export of ${path.basename(model)}.`);
+      return undefined;
+    }
+    const settings = readSettings(vscode.Uri.file(model), log.warn);
+    const data = picker.remembered(model)?.data;
+    const out = uniqueOutput(model, from, to);
+    exporting.add(model);
+    const controller = new AbortController();
+    exportControllers.add(controller);
+    try {
+      log.info(`${path.basename(model)}: replacing blocks ${from}→${to} (${method}) → ${out}`);
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `BlockLens: replacing blocks ${from}→${to} of ${path.basename(model)}`, cancellable: true },
+        (progress, token) => {
+          token.onCancellationRequested(() => controller.abort());
+          const steps: Record<string, number> = { pass: 5, fit: 55, surgery: 65, write: 70, verify: 75 };
+          let shown = 0;
+          return engine.exportSpan(
+            { model, data, samples: settings.samples, batch: settings.batch, from, to, method, out },
+            {
+              signal: controller.signal,
+              onProgress: (p) => {
+                const pct = steps[p.phase] ?? shown;
+                progress.report({ increment: Math.max(0, pct - shown), message: p.phase });
+                shown = Math.max(shown, pct);
+              },
+            },
+          );
+        },
+      );
+      const figures = verificationFigures(result);
+      api.lastExport = figures;
+      log.info(`${path.basename(out)}: relative MSE ${figures.relMse}, CKA ${figures.cka}, parameters ${figures.parameters?.before} → ${figures.parameters?.after}`);
+      return figures;
+    } catch (e) {
+      const err = e as EngineError;
+      if (err.cancelled || controller.signal.aborted) {
+        log.info(`${path.basename(model)}: export cancelled`);
+        return undefined;
+      }
+      throw new Error(`${err.file ? `${path.basename(err.file)}: ` : ''}${err.message}`);
+    } finally {
+      exporting.delete(model);
+      exportControllers.delete(controller);
+    }
+  };
+  /** After an export from the command (no panel): the figures and the next steps. */
+  const offerNextSteps = async (model: string, figures: VerificationFigures) => {
+    const fmt = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toPrecision(3));
+    const pick = await vscode.window.showInformationMessage(
+      `BlockLens wrote ${path.basename(figures.output)}: relative MSE ${fmt(figures.relMse)}, CKA ${fmt(figures.cka)}, parameters ${figures.parameters?.before ?? '?'} → ${figures.parameters?.after ?? '?'}.`,
+      'Reveal in Explorer',
+      'Analyze New Model',
+      'Compare',
+    );
+    if (pick === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(figures.output));
+    else if (pick === 'Analyze New Model') await runAnalysis(figures.output, { viewColumn: 'beside', data: picker.remembered(model)?.data ?? 'synthetic' });
+    else if (pick === 'Compare') {
+      const [a, b] = [await reportFor(model), await reportFor(figures.output, { data: picker.remembered(model)?.data ?? 'synthetic' })];
+      if (a && b) panels.show(model, a, vscode.ViewColumn.Beside).post({ type: 'compare', report: b, label: path.basename(figures.output) });
+    }
   };
 
   const panels = new ReportPanels(context.extensionUri, {
@@ -69,13 +133,13 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
       api.lastOutcome = o;
       return o.status === 'done' ? o.report : undefined;
     },
-    exportSpan: (model, from, to) => exportSpan(model, from, to),
+    exportSpan: (model, from, to, method) => exportSpan(model, from, to, method),
     analyzeNew: async (model, column) => {
       const target = model ?? (await pickModel());
       if (target) await runAnalysis(target, { viewColumn: column === vscode.ViewColumn.Beside ? 'beside' : 'active' });
     },
     reportFor: (model) => reportFor(model),
-    canExport: () => false,
+    canExport: () => true,
   });
   context.subscriptions.push(
     panels,
@@ -121,14 +185,18 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
     }
     return runAnalysis(target, isOptions(opts) ? opts : {});
   });
-  command('blocklens.cancelAnalysis', () => analysis.cancelAll());
+  command('blocklens.cancelAnalysis', () => {
+    for (const c of exportControllers) c.abort();
+    return analysis.cancelAll() + exportControllers.size;
+  });
   command('blocklens.openModelSummary', async (uri?: vscode.Uri) => {
     const target = uri instanceof vscode.Uri ? uri : await activeOrPickedModel().then((p) => (p ? vscode.Uri.file(p) : undefined));
     if (target) await vscode.commands.executeCommand('vscode.openWith', target, MODEL_EDITOR_VIEW_TYPE);
   });
-  command('blocklens.replaceBlocks', async (uri?: vscode.Uri) => {
+  command('blocklens.replaceBlocks', async (uri?: vscode.Uri, span?: { from: number; to: number; method?: 'linear' | 'skip' | 'lowrank' }) => {
     const target = uri instanceof vscode.Uri ? uri.fsPath : await activeOrPickedModel();
     if (!target) return undefined;
+    if (span && Number.isInteger(span.from) && Number.isInteger(span.to)) return exportSpan(target, span.from, span.to, span.method ?? 'linear');
     const report = await reportFor(target);
     if (!report) return undefined;
     const spans = rankedSpans(report);
@@ -142,6 +210,7 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
     );
     if (!pick) return undefined;
     const figures = await exportSpan(target, pick.span.from, pick.span.to);
+    if (figures) void offerNextSteps(target, figures);
     return figures;
   });
   command('blocklens.openExample', async () => openExample(context));
@@ -177,6 +246,15 @@ async function pickModel(): Promise<string | undefined> {
     defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri,
   });
   return uris?.[0]?.fsPath;
+}
+
+/** `<model>.rba-from-to.onnx` beside the model; `.rba-from-to.2.onnx` … when taken. Never the model. */
+function uniqueOutput(model: string, from: number, to: number): string {
+  const base = model.replace(/\.onnx$/i, '');
+  for (let n = 1; ; n++) {
+    const candidate = `${base}.rba-${from}-${to}${n > 1 ? `.${n}` : ''}.onnx`;
+    if (!existsSync(candidate)) return candidate;
+  }
 }
 
 /** Copies the bundled example model into the workspace (or global storage) and opens its summary. */

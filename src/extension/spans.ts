@@ -1,6 +1,7 @@
-// Ranked block spans for *Replace blocks i→j with linear map…*. The RBA engine's report carries
-// measured spans (`report.spans`); until a report has them, candidates are ranked by the linear
-// CKA between a span's input and output (a span whose output is nearly a linear image of its
+// Ranked block spans for *Replace blocks i→j with linear map…*. The analysis report carries the
+// engine's measured spans (`report.spans`, best first: a map h_from → h_to replacing blocks
+// from+1..to); for older reports without them, candidates are ranked by the linear CKA between a
+// span's input and output (a span whose output is nearly a linear image of its
 // input is the cheapest to replace). No `vscode` import.
 import type { AnalysisReport } from '../engine/report/schema.js';
 
@@ -15,9 +16,9 @@ export interface RankedSpan {
 interface EngineSpan {
   from: number;
   to: number;
-  score?: number | null;
-  fidelity?: number | null;
-  relMse?: number | null;
+  relErr?: number | null;
+  r2?: number | null;
+  paramsSaved?: number;
 }
 
 export function rankedSpans(report: AnalysisReport, max = 12): RankedSpan[] {
@@ -27,17 +28,19 @@ export function rankedSpans(report: AnalysisReport, max = 12): RankedSpan[] {
     return list.slice(0, max).map((s) => ({
       from: s.from,
       to: s.to,
-      score: s.score ?? s.fidelity ?? (s.relMse != null ? -s.relMse : null),
-      basis: s.relMse != null ? `held-out relative MSE ${s.relMse.toPrecision(3)}` : 'engine ranking',
+      score: s.relErr != null ? -s.relErr : null,
+      basis:
+        (s.relErr != null ? `held-out relative error ${s.relErr.toPrecision(3)}` : 'no held-out estimate') +
+        (s.paramsSaved !== undefined ? `, saves ${s.paramsSaved.toLocaleString('en-US')} parameters` : ''),
     }));
   }
   const cka = report.metrics.cka;
   const L = report.blocks.length;
   const out: RankedSpan[] = [];
-  for (let i = 1; i < L; i++) {
-    for (let j = i; j < L; j++) {
-      const v = cka[i - 1]?.[j];
-      if (typeof v === 'number') out.push({ from: i, to: j, score: v, basis: `CKA(h${i - 1}, h${j}) = ${v.toFixed(3)}` });
+  for (let i = 0; i < L; i++) {
+    for (let j = i + 1; j < L; j++) {
+      const v = cka[i]?.[j];
+      if (typeof v === 'number') out.push({ from: i, to: j, score: v, basis: `CKA(h${i}, h${j}) = ${v.toFixed(3)}` });
     }
   }
   // Prefer high similarity; among similar ones, longer spans save more.

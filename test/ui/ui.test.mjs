@@ -2,15 +2,13 @@
 // from this checkout. Called by scripts/vscode-harness/run.mjs; returns one result per test and
 // saves screenshots under test-results/.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { remoteUri, startServer, withTimeout, workbenchUrl } from '../../scripts/vscode-harness/server.mjs';
 
 const SHOTS = 'test-results';
 
-/** Whether this checkout has the RBA export engine (src/engine/rba/export.ts). */
-const hasRbaEngine = (root) => existsSync(path.join(root, 'src', 'engine', 'rba', 'export.ts'));
 
 /** Retries `fn` until it stops throwing (menus appear ~10 s after the workbench loads). */
 async function retry(what, fn, ms = 60_000, every = 1000) {
@@ -129,8 +127,6 @@ export async function runUiTests({ paths, root, makeWorkspace, log, vsix }) {
       await row.click();
       const exportButton = frame.locator('[data-action="export-span"]').first();
       await exportButton.waitFor({ timeout: 10_000 });
-      // Until the RBA engine is in the build the host does not offer the export (capability off).
-      if ((await exportButton.getAttribute('disabled')) !== null && !hasRbaEngine(root)) return 'the RBA export engine is not in this build';
       await exportButton.click();
       await frame.locator('[data-verification]').first().waitFor({ state: 'visible', timeout: 180_000 });
       await page.screenshot({ path: path.join(root, SHOTS, 'ui-export-verification.png') });

@@ -117,13 +117,15 @@ describe('span ranking and the report cache', () => {
     const report = exampleReport(6);
     const spans = rankedSpans(report);
     assert.ok(spans.length > 0);
-    for (const s of spans) assert.ok(s.from >= 1 && s.from <= s.to && s.to < report.blocks.length);
+    for (const s of spans) assert.ok(s.from >= 0 && s.from < s.to && s.to < report.blocks.length);
     for (let i = 1; i < spans.length; i++) assert.ok(spans[i - 1]!.score! >= spans[i]!.score! - 0.01);
-    assert.equal(spans[0]!.score, report.metrics.cka[spans[0]!.from - 1]![spans[0]!.to]);
+    assert.equal(spans[0]!.score, report.metrics.cka[spans[0]!.from]![spans[0]!.to]);
   });
   it('prefers the engine\'s measured spans', () => {
-    const report = { ...exampleReport(6), spans: [{ from: 2, to: 3, relMse: 0.01 }] };
-    assert.deepEqual(rankedSpans(report as never).map((s) => [s.from, s.to]), [[2, 3]]);
+    const report = { ...exampleReport(6), spans: [{ from: 2, to: 3, relErr: 0.01, paramsSaved: 1000 }, { from: -1, to: 0, relErr: 0.2, paramsSaved: 10 }] };
+    const spans = rankedSpans(report as never);
+    assert.deepEqual(spans.map((s) => [s.from, s.to]), [[2, 3], [-1, 0]]);
+    assert.match(spans[0]!.basis, /relative error 0\.0100, saves 1,000 parameters/);
   });
   it('keys the cache by model, data and settings, and round-trips a validated report', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'blocklens-cache-'));

@@ -10,6 +10,7 @@ import { makeTensor } from '../../src/engine/onnx/builder.js';
 import { loadModelFile, saveModelFile } from '../../src/engine/onnx/model-file.js';
 import { DataType } from '../../src/engine/onnx/types.js';
 import type { AnalyzeOutcome } from '../../src/extension/analysis.js';
+import type { VerificationFigures } from '../../src/protocol/webview.js';
 
 const EXTENSION_ID = 'blocklens.blocklens';
 const ws = () => vscode.workspace.workspaceFolders![0]!.uri.fsPath;
@@ -281,6 +282,52 @@ describe('BlockLens in the extension host', () => {
     const offers = panel.rerunOffers;
     writeFileSync(file, readFileSync(file)); // the training script writes the file again
     await until('the re-analyse offer', () => panel.rerunOffers > offers, 20_000);
+  });
+
+  it('replaces blocks with a linear map: a verified new model, the original byte-identical', async () => {
+    const a = await api();
+    const file = model('linear_blocks.onnx');
+    const before = sha(file);
+    const figures = await vscode.commands.executeCommand<VerificationFigures | undefined>('blocklens.replaceBlocks', vscode.Uri.file(file), { from: 0, to: 2 });
+    assert.ok(figures, 'no verification figures');
+    assert.equal(figures.output, path.join(ws(), 'models', 'linear_blocks.rba-0-2.onnx'));
+    assert.ok(existsSync(figures.output) && statSync(figures.output).size > 0);
+    assert.deepEqual(figures.spans, [{ from: 0, to: 2 }]);
+    assert.equal(typeof figures.relMse, 'number');
+    assert.equal(typeof figures.cka, 'number');
+    assert.ok(figures.parameters!.after! < figures.parameters!.before!, JSON.stringify(figures.parameters));
+    assert.equal(sha(file), before, 'the original model changed');
+    assert.deepEqual(readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp')), []);
+    // The export is a valid model with fewer nodes than the original.
+    const [orig, exported] = [await loadModelFile(file), await loadModelFile(figures.output)];
+    assert.ok(exported.model.graph!.node.length < orig.model.graph!.node.length);
+    // A second export of the same span never overwrites the first.
+    const second = await vscode.commands.executeCommand<VerificationFigures | undefined>('blocklens.replaceBlocks', vscode.Uri.file(file), { from: 0, to: 2 });
+    assert.equal(second?.output, path.join(ws(), 'models', 'linear_blocks.rba-0-2.2.onnx'));
+    assert.equal(a.lastExport?.output, second?.output);
+    assert.equal(sha(file), before);
+  });
+
+  it('refuses an impossible span with a clear error and writes nothing', async () => {
+    const file = model('linear_blocks.onnx');
+    const names = readdirSync(path.dirname(file)).sort();
+    const r = await vscode.commands.executeCommand('blocklens.replaceBlocks', vscode.Uri.file(file), { from: 2, to: 1 });
+    assert.equal(r, undefined);
+    assert.deepEqual(readdirSync(path.dirname(file)).sort(), names);
+  });
+
+  it('cancels an export and leaves no file behind', async () => {
+    const file = model('bert_tiny.onnx');
+    const names = readdirSync(path.dirname(file)).sort();
+    const before = sha(file);
+    const pending = vscode.commands.executeCommand('blocklens.replaceBlocks', vscode.Uri.file(file), { from: 0, to: 2 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    assert.ok((await vscode.commands.executeCommand<number>('blocklens.cancelAnalysis')) >= 1, 'an export was running');
+    assert.equal(await pending, undefined);
+    figures.exportCancelMs = Date.now() - t0;
+    assert.deepEqual(readdirSync(path.dirname(file)).sort(), names, 'cancel left files beside the model');
+    assert.equal(sha(file), before);
   });
 
   it('runs the remaining commands: cancel (idle), example, log, cache', async () => {
