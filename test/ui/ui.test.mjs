@@ -85,6 +85,12 @@ export async function runUiTests({ paths, root, makeWorkspace, log, vsix }) {
   const figures = {};
   try {
     page = await s.browser.newPage({ viewport: { width: 1500, height: 950 } });
+    // Content-security-policy violations anywhere (the webviews included) are reported here.
+    const cspViolations = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to (load|execute|apply)/i.test(m.text()) && /vscode-cdn|vscode-resource|webview|blocklens/i.test(`${m.text()} ${m.location()?.url ?? ''}`)) cspViolations.push(m.text());
+    });
+    figures.cspViolations = cspViolations;
     // The extension is loaded from this checkout (development path), as a user would after install.
     const payload = vsix ? [['skipWelcome', 'true']] : [['extensionDevelopmentPath', remoteUri(s.port, root)], ['skipWelcome', 'true']];
     await page.goto(workbenchUrl(s.port, ws, payload), { timeout: 60_000 });
@@ -118,6 +124,8 @@ export async function runUiTests({ paths, root, makeWorkspace, log, vsix }) {
       figures.rightClickToHeatmapMs = Date.now() - clickedAt;
       log(`right-click → first heatmap: ${figures.rightClickToHeatmapMs} ms`);
       await page.screenshot({ path: path.join(root, SHOTS, 'ui-heatmap.png') });
+      // The page runs under the strict policy without tripping it.
+      if (figures.cspViolations.length) throw new Error(`CSP violations: ${figures.cspViolations.slice(0, 3).join(' | ')}`);
     });
 
     await test('select a span and export it, then see the verification figures', async () => {
@@ -164,6 +172,6 @@ export async function runUiTests({ paths, root, makeWorkspace, log, vsix }) {
     rmSync(ws, { recursive: true, force: true });
     if (extensionsDir) rmSync(path.dirname(extensionsDir), { recursive: true, force: true });
   }
-  if (figures.rightClickToHeatmapMs !== undefined) console.log(`UI figures: ${JSON.stringify(figures)}`);
+  if (figures.rightClickToHeatmapMs !== undefined) console.log(`UI figures: ${JSON.stringify({ ...figures, cspViolations: figures.cspViolations?.length })}`);
   return results;
 }
