@@ -39,9 +39,15 @@ for (const target of targets) {
   const stage = path.join(root, '.cache', 'vsix', target);
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
-  for (const f of ['package.json', 'package-lock.json', 'README.md', '.vscodeignore', 'dist', 'media']) {
+  for (const f of ['package.json', 'package-lock.json', '.vscodeignore', 'dist', 'media']) {
     if (existsSync(path.join(root, f))) cpSync(path.join(root, f), path.join(stage, f), { recursive: true });
   }
+  // The extension's page: the README's "VS Code extension" section (the rest is about the CLI and
+  // the repository, with links relative to it).
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const section = readme.match(/^## VS Code extension\n[\s\S]*?(?=^## )/m)?.[0];
+  if (!section) throw new Error('README.md has no "## VS Code extension" section');
+  writeFileSync(path.join(stage, 'README.md'), `# BlockLens\n\nFinds the redundant blocks of an ONNX model and replaces them with linear maps.\n\n${section.replace(/^## VS Code extension\n/, '')}`);
   // `files` is the npm package's list (the CLI); the VSIX uses .vscodeignore, and vsce refuses both.
   const pkg = JSON.parse(readFileSync(path.join(stage, 'package.json'), 'utf8'));
   delete pkg.files;
