@@ -171,3 +171,30 @@ describe('boundaries', () => {
     assert.deepEqual(offenders, []);
   });
 });
+
+describe('extension manifest', () => {
+  const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+  const c = pkg.contributes;
+  it('every menu entry names a contributed command; every command has a title', () => {
+    const ids = new Set(c.commands.map((x: { command: string; title: string }) => (assert.ok(x.title), x.command)));
+    for (const [menu, entries] of Object.entries(c.menus) as [string, { command: string }[]][]) {
+      for (const e of entries) assert.ok(ids.has(e.command), `${menu}: ${e.command}`);
+    }
+    assert.ok(c.menus['explorer/context'].some((e: { command: string; when: string }) => e.command === 'blocklens.analyze' && /resourceExtname == \.onnx/.test(e.when)));
+  });
+  it('documents every setting and restricts the path and provider settings in untrusted workspaces', () => {
+    for (const [key, p] of Object.entries(c.configuration.properties) as [string, { markdownDescription?: string; description?: string }][]) {
+      assert.ok((p.markdownDescription ?? p.description ?? '').length > 40, `${key} is undocumented`);
+    }
+    assert.deepEqual(Object.keys(c.configuration.properties).sort(), ['blocklens.batch', 'blocklens.defaultData', 'blocklens.executionProviders', 'blocklens.pooling', 'blocklens.samples']);
+    assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+    assert.deepEqual(pkg.capabilities.untrustedWorkspaces.restrictedConfigurations.sort(), ['blocklens.defaultData', 'blocklens.executionProviders']);
+    assert.equal(pkg.capabilities.virtualWorkspaces.supported, false);
+  });
+  it('the custom editor is opt-in and the walkthrough media exist', () => {
+    assert.equal(c.customEditors[0].priority, 'option');
+    const steps = c.walkthroughs[0].steps as { media: { markdown?: string } }[];
+    assert.ok(steps.length >= 3);
+    for (const s of steps) if (s.media.markdown) assert.ok(readdirSync(path.join(REPO, path.dirname(s.media.markdown))).includes(path.basename(s.media.markdown)), s.media.markdown);
+  });
+});
