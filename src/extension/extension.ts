@@ -46,6 +46,11 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
   context.subscriptions.push(analysis);
 
   const api = {} as BlockLensApi;
+  /** The calibration data last used for a model ('synthetic' or a path), undefined when never chosen. */
+  const dataOf = (model: string): string | undefined => {
+    const r = picker.remembered(model);
+    return r ? (r.data ?? 'synthetic') : undefined;
+  };
   const runAnalysis = async (model: string, opts: AnalyzeCommandOptions = {}): Promise<AnalyzeOutcome> => {
     const outcome = await analysis.analyze(model, opts);
     api.lastOutcome = outcome;
@@ -56,7 +61,7 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
     return outcome;
   };
   const reportFor = async (model: string, opts: AnalyzeOptions = {}): Promise<AnalysisReport | undefined> => {
-    const o = await analysis.analyze(model, { data: picker.remembered(model)?.data ?? (opts.data ? opts.data : undefined), ...opts });
+    const o = await analysis.analyze(model, { data: dataOf(model), ...opts });
     return o.status === 'done' ? o.report : undefined;
   };
   const exporting = new Set<string>();
@@ -120,25 +125,26 @@ export function activate(context: vscode.ExtensionContext): BlockLensApi {
       'Compare',
     );
     if (pick === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(figures.output));
-    else if (pick === 'Analyze New Model') await runAnalysis(figures.output, { viewColumn: 'beside', data: picker.remembered(model)?.data ?? 'synthetic' });
+    else if (pick === 'Analyze New Model') await runAnalysis(figures.output, { viewColumn: 'beside', data: dataOf(model) });
     else if (pick === 'Compare') {
-      const [a, b] = [await reportFor(model), await reportFor(figures.output, { data: picker.remembered(model)?.data ?? 'synthetic' })];
+      const [a, b] = [await reportFor(model), await reportFor(figures.output, { data: dataOf(model) })];
       if (a && b) panels.show(model, a, vscode.ViewColumn.Beside).post({ type: 'compare', report: b, label: path.basename(figures.output) });
     }
   };
 
   const panels = new ReportPanels(context.extensionUri, {
     rerun: async (model) => {
-      const o = await analysis.analyze(model, { force: true, data: picker.remembered(model)?.data ?? 'synthetic' });
+      const o = await analysis.analyze(model, { force: true, data: dataOf(model) ?? 'synthetic' });
       api.lastOutcome = o;
       return o.status === 'done' ? o.report : undefined;
     },
     exportSpan: (model, from, to, method) => exportSpan(model, from, to, method),
-    analyzeNew: async (model, column) => {
+    analyzeNew: async (model, column, like) => {
       const target = model ?? (await pickModel());
-      if (target) await runAnalysis(target, { viewColumn: column === vscode.ViewColumn.Beside ? 'beside' : 'active' });
+      // An exported model is analysed on the data its original was.
+      if (target) await runAnalysis(target, { viewColumn: column === vscode.ViewColumn.Beside ? 'beside' : 'active', data: model && like ? dataOf(like) : undefined });
     },
-    reportFor: (model) => reportFor(model),
+    reportFor: (model, like) => reportFor(model, { data: dataOf(like ?? model) }),
     canExport: () => true,
   });
   context.subscriptions.push(

@@ -18,8 +18,9 @@ export const REPORT_VIEW_TYPE = 'blocklens.report';
 export interface PanelActions {
   rerun(model: string): Promise<AnalysisReport | undefined>;
   exportSpan(model: string, from: number, to: number, method: 'linear' | 'skip' | 'lowrank'): Promise<VerificationFigures | undefined>;
-  analyzeNew(model: string | undefined, column: vscode.ViewColumn): Promise<void>;
-  reportFor(model: string): Promise<AnalysisReport | undefined>;
+  /** `like`: the model whose calibration data to reuse (the panel's own, for its exports). */
+  analyzeNew(model: string | undefined, column: vscode.ViewColumn, like?: string): Promise<void>;
+  reportFor(model: string, like?: string): Promise<AnalysisReport | undefined>;
   canExport(): boolean;
 }
 
@@ -138,14 +139,14 @@ export class ReportPanel implements vscode.Disposable {
       case 'analyzeNew': {
         const p = m.path === undefined ? undefined : allowedPath(m.path, this.handedOut, (x) => path.resolve(path.dirname(this.model), x));
         if (m.path !== undefined && !p) throw new Error(`refused to analyse '${m.path}': not a file this panel produced`);
-        await this.actions.analyzeNew(p, vscode.ViewColumn.Beside);
+        await this.actions.analyzeNew(p, vscode.ViewColumn.Beside, this.model);
         return;
       }
       case 'compare': {
         const target = m.path ?? this.lastExport;
         const p = target === undefined ? undefined : allowedPath(target, this.handedOut, (x) => path.resolve(path.dirname(this.model), x));
         if (!p) throw new Error('nothing to compare yet: export a span first');
-        const report = await this.actions.reportFor(p);
+        const report = await this.actions.reportFor(p, this.model);
         if (report) this.post({ type: 'compare', report, label: path.basename(p) });
         return;
       }

@@ -140,6 +140,15 @@ export async function runUiTests({ paths, root, makeWorkspace, log, vsix }) {
       await page.screenshot({ path: path.join(root, SHOTS, 'ui-export-verification.png') });
     });
 
+    await test('Compare shows the exported model\'s report beside the original', async () => {
+      const frame = webviewFrame(page);
+      await frame.locator('[data-action="compare"]').first().click();
+      // The host analyses the exported model (same data) and sends it as `compare`.
+      await frame.locator('[data-compare]').first().waitFor({ state: 'visible', timeout: 180_000 });
+      await frame.locator('[data-compare]').first().scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(root, SHOTS, 'ui-compare.png') });
+    });
+
     await test('CodeLens in a Python file opens the panel beside it', async () => {
       // Close the panel from the first test, then open train.py.
       await page.keyboard.press('Escape');
