@@ -14,7 +14,7 @@ import { parseShard } from '../engine/jobs/partial.js';
 import { runJobHere } from '../engine/jobs/run.js';
 import { detectBlocks } from '../engine/blocks/detect.js';
 import { loadModelFile } from '../engine/onnx/model-file.js';
-import { writeFileAtomic } from '../engine/io/atomic-write.js';
+import { writeFileAtomic, writeFilesAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
@@ -107,19 +107,22 @@ async function runWithSignals(job: JobRequest, showProgress: boolean) {
 async function writeReport(report: AnalysisReport, v: Values): Promise<number> {
   // A device fallback is said on stderr even with --quiet: the user asked for the GPU.
   for (const w of report.warnings) if (w.startsWith('the CUDA execution provider')) process.stderr.write(`blocklens: warning: ${w}\n`);
-  const written: string[] = [];
-  if (v.out) {
-    await writeFileAtomic(v.out as string, JSON.stringify(report, null, 2) + '\n').catch((e) => {
-      throw Object.assign(e as Error, { file: v.out });
-    });
-    written.push(v.out as string);
+  // Both outputs or neither: temporary files first, renamed once all are written (an --html that
+  // cannot be written leaves report.json as it was); Ctrl-C during the writes cancels them too.
+  const outputs: { file: string; data: string }[] = [];
+  if (v.out) outputs.push({ file: v.out as string, data: JSON.stringify(report, null, 2) + '\n' });
+  if (v.html) outputs.push({ file: v.html as string, data: renderReportHtml(report) });
+  if (outputs.length) {
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      await writeFilesAtomic(outputs, { signal: controller.signal });
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
   }
-  if (v.html) {
-    await writeFileAtomic(v.html as string, renderReportHtml(report)).catch((e) => {
-      throw Object.assign(e as Error, { file: v.html });
-    });
-    written.push(v.html as string);
-  }
+  const written = outputs.map((o) => o.file);
   if (!v.quiet) process.stdout.write(summary(report, written) + '\n');
   return 0;
 }
@@ -140,7 +143,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      // node's messages can span lines ('--delta -0.5'): usage errors are one line.
+      throw new UsageError((e as Error).message.split('\n').join(' '));
     }
     const positionals = parsed.positionals;
     const v = parsed.values as Values;
