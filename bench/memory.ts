@@ -164,6 +164,28 @@ async function child(stage: string, model: string, samples: number, batch: numbe
       Object.assign(marks.forward!, { ms: Math.round(performance.now() - t0), cpuMs: Math.round((c.user + c.system) / 1000) });
       break;
     }
+    case 'rba-fit': {
+      // Issue 7's one-pass fit of every candidate span over all tokens (normal equations in one
+      // forward pass), then the solve of every span. Module paths are strings: this bench also
+      // builds where RBA is not there yet.
+      const dir = '../src/engine/rba/';
+      const { openModelContext } = await import(`${dir}context`);
+      const { runSpanPass } = await import(`${dir}one-pass`);
+      const { fitAllSpans } = await import(`${dir}ranking`);
+      const { createOrtMatmul } = await import('../src/engine/linalg/index');
+      const session = JSON.parse(process.env.BLOCKLENS_BENCH_SESSION ?? '{}') as Record<string, unknown>;
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const mm = await createOrtMatmul();
+      const ctx = await openModelContext({ model });
+      const r = await runSpanPass(ctx, { model, samples, batch, seed: 0, ...session }, mm);
+      const fits = (await fitAllSpans(r.stats, mm)) as unknown[];
+      await mm.dispose();
+      mark('end');
+      const c = process.cpuUsage(c0);
+      Object.assign(marks.end!, { ms: Math.round(performance.now() - t0), cpuMs: Math.round((c.user + c.system) / 1000), spans: fits.length, fitForwardMs: Math.round(r.forwardMs), accumulateMs: Math.round(r.accumulateMs) });
+      break;
+    }
     case 'cli': {
       // The CLI in this process: BLOCKLENS_BENCH_ARGS (JSON array) are its arguments.
       const { main } = await import('../src/cli/main');

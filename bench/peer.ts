@@ -31,8 +31,10 @@ function timed(cmd: string, args: string[]): { ms: number; stdout: string } {
 /** The RBA command of the CLI, if this build has one (issue 7). */
 function rbaArgs(model: string, data: string, samples: number, threads: number, batch: number, span: [number, number], dir: string): string[] | undefined {
   const help = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), '--help'], { encoding: 'utf8' });
-  if (!/\brba\b/.test(`${help.stdout}${help.stderr}`)) return undefined;
-  return ['rba', model, '--data', data, '--samples', String(samples), '--threads', String(threads), '--batch', String(batch), '--span', `${span[0]},${span[1]}`, '--out', path.join(dir, 'rba.onnx'), '--quiet'];
+  if (!/blocklens rba/.test(`${help.stdout}${help.stderr}`)) return undefined;
+  // Python's span [I, J] maps block I−1's output to block J's (blocks I..J replaced): --from I−1 --to J.
+  // No held-out verification: the Python side does not verify either.
+  return ['rba', model, '--data', data, '--samples', String(samples), '--threads', String(threads), '--batch', String(batch), '--from', String(span[0] - 1), '--to', String(span[1]), '--no-verify', '--out', path.join(dir, 'rba.onnx'), '--quiet'];
 }
 
 async function main() {

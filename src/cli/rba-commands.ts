@@ -140,7 +140,7 @@ function verifyLines(v: VerifyResult): string[] {
   ];
   if (v.original.accuracy !== undefined) lines.push(`  accuracy ${pct(v.original.accuracy)} → ${pct(v.candidate.accuracy)}`);
   lines.push(`  parameters ${v.original.parameters} → ${v.candidate.parameters}   file ${v.original.sizeBytes} → ${v.candidate.sizeBytes} bytes`);
-  lines.push(`  median batch latency ${ms(v.original.medianBatchMs)} → ${ms(v.candidate.medianBatchMs)} (×${sci(v.latencyRatio)}, batch ${v.batchSize}; fastest ${ms(v.original.minBatchMs)} → ${ms(v.candidate.minBatchMs)})`);
+  lines.push(`  median batch latency ${ms(v.original.medianBatchMs)} → ${ms(v.candidate.medianBatchMs)} (×${sci(v.latencyRatio)}, batch ${v.batchSize}; fastest ${ms(v.original.minBatchMs)} → ${ms(v.candidate.minBatchMs)}; CPU time ×${sci(v.cpuRatio)})`);
   for (const n of v.notes) lines.push(`note: ${n}`);
   return lines;
 }
@@ -161,7 +161,7 @@ function measurementLine(m: Measurement): string {
   const spans = m.spans.map((s) => `${s.from}→${s.to}`).join(', ');
   const kind = m.measured.agreementKind === 'next-token' ? 'next-token' : 'top-1';
   const agree = m.measured.agreement !== null ? `${kind} predicted ${pct(m.predicted.agreement)} measured ${pct(m.measured.agreement)}; ` : '';
-  return `  ${m.meetsBudget ? 'meets' : 'misses'}  ${spans.padEnd(14)} −${m.blocksRemoved} blocks: ${agree}rel. MSE predicted ${sci(m.predicted.relMse)} measured ${sci(m.measured.relMse)}; params ${m.params.before} → ${m.params.after}; latency ×${sci(m.measured.latencyRatio)}`;
+  return `  ${m.meetsBudget ? 'meets' : 'misses'}  ${spans.padEnd(14)} −${m.blocksRemoved} blocks: ${agree}rel. MSE predicted ${sci(m.predicted.relMse)} measured ${sci(m.measured.relMse)}; params ${m.params.before} → ${m.params.after}; latency ×${sci(m.measured.latencyRatio)} (CPU time ×${sci(m.measured.cpuRatio)})`;
 }
 
 function planSummary(r: PlanResult): string {

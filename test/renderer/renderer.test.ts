@@ -114,6 +114,10 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
         assert.equal(await page.locator('svg[data-heatmap] rect.c').count(), L * L);
         assert.equal(await page.locator('#blocks tbody tr').count(), L);
         assert.equal(await page.locator('svg[data-curve="probe"]').count(), 1, 'labels give the probe curve');
+        assert.ok(report.spans?.length > 0, 'analyze ranks spans');
+        assert.equal(await page.locator('#spans tbody tr').count(), report.spans.length, 'one table row per ranked span');
+        await page.locator('#spans tbody tr').first().click();
+        assert.match(await page.locator('#selection h3').innerText(), new RegExp(`^Span ${report.spans[0].from}→${report.spans[0].to}$`));
         assert.deepEqual(errors, []);
         await page.screenshot({ path: path.join(RESULTS, 'renderer-cli-vit_tiny.png'), fullPage: true });
       } finally {
@@ -187,6 +191,8 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
       assert.deepEqual((await sent()).at(-1), { type: 'selectSpan', from, to });
       assert.equal(await second.getAttribute('aria-selected'), 'true');
       assert.match(await o.page.locator('#selection').innerText(), /linear map\s+rel\. err/);
+      assert.match(await o.page.locator('#selection').innerText(), /at last block\s+rel\. err/);
+      assert.match(await o.page.locator('#spans thead').innerText(), /AT LAST BLOCK/i);
       assert.match(await o.page.locator('#spans').innerText(), /pooled rows[\s\S]*800 train \/ 200 held-out[\s\S]*1 span was left out/);
       await o.page.keyboard.press('ArrowDown');
       assert.equal(await o.page.evaluate(() => (document.activeElement as HTMLElement).dataset.span), await rows.nth(2).getAttribute('data-span'));

@@ -271,6 +271,7 @@ export class ReportView {
     }
     if (row) {
       items.push(kv('linear map', `rel. err ${fmt(row.relErr, 3)} · R² ${fmt(row.r2, 3)}`));
+      if (row.relErrAtLast !== null) items.push(kv('at last block', `rel. err ${fmt(row.relErrAtLast, 3)}`, "the map's error carried to the last block's output"));
       items.push(kv('skip', `rel. err ${fmt(row.skipRelErr, 3)} · R² ${fmt(row.skipR2, 3)}`));
     }
     const label = `Replace blocks ${span.from}→${span.to} with linear map`;
@@ -368,6 +369,7 @@ export class ReportView {
 
   private spanTable(): HTMLElement {
     const r = this.report!;
+    const atLast = this.spans.some((sp) => sp.relErrAtLast !== null);
     const rows = this.spans.map((sp) => {
       const tr = h(
         'tr',
@@ -377,6 +379,7 @@ export class ReportView {
         h('td', { class: 'num' }, String(sp.to - sp.from)),
         h('td', { class: 'num' }, fmt(sp.relErr, 3)),
         h('td', { class: 'num' }, fmt(sp.r2, 3)),
+        atLast ? h('td', { class: 'num' }, fmt(sp.relErrAtLast, 3)) : null,
         h('td', { class: 'num' }, fmt(sp.skipRelErr, 3)),
         h('td', { class: 'num' }, fmt(sp.skipR2, 3)),
         h('td', { class: 'num' }, finite(sp.paramsSaved) ? fmtCompact(sp.paramsSaved) : 'n/a'),
@@ -422,7 +425,9 @@ export class ReportView {
             h(
               'tr',
               {},
-              ...['#', 'span', 'blocks', 'rel. err', 'R²', 'skip rel. err', 'skip R²', 'params saved'].map((t, k) => h('th', { class: k === 1 ? '' : 'num', scope: 'col' }, t)),
+              ...['#', 'span', 'blocks', 'rel. err', 'R²', ...(atLast ? ['at last block'] : []), 'skip rel. err', 'skip R²', 'params saved'].map((t, k) =>
+                h('th', { class: k === 1 ? '' : 'num', scope: 'col', title: t === 'at last block' ? "the map's error carried to the last block's output" : null }, t),
+              ),
             ),
           ),
           h('tbody', {}, ...rows),

@@ -48,6 +48,8 @@ export interface SpanRow extends Span {
   rank: number;
   relErr: number | null;
   r2: number | null;
+  /** The map's error carried to the last block's output (what the planner ranks by), when reported. */
+  relErrAtLast: number | null;
   skipRelErr: number | null;
   skipR2: number | null;
   paramsSaved: number | null;
@@ -94,6 +96,7 @@ export function readSpans(r: AnalysisReport): SpanRow[] {
       rank: out.length + 1,
       relErr: num(linear.relErr),
       r2: num(linear.r2),
+      relErrAtLast: num(o.relErrAtLast),
       skipRelErr: num(skip.relErr ?? o.skipRelErr),
       skipR2: num(skip.r2 ?? o.skipR2),
       paramsSaved: num(o.paramsSaved ?? o.parametersSaved ?? o.savedParameters),

@@ -52,7 +52,7 @@ export interface Measurement {
   spans: PlannedSpan[];
   blocksRemoved: number;
   predicted: { repRelErr: number; relMse: number; agreement: number | null };
-  measured: Pick<VerifyResult, 'relMse' | 'cka' | 'agreement' | 'agreementKind' | 'latencyRatio'> & { accuracy?: number; originalAccuracy?: number };
+  measured: Pick<VerifyResult, 'relMse' | 'cka' | 'agreement' | 'agreementKind' | 'latencyRatio' | 'cpuRatio'> & { accuracy?: number; originalAccuracy?: number };
   params: { before: number; after: number };
   sizeBytes: { before: number; after: number };
   meetsBudget: boolean;
@@ -208,6 +208,7 @@ export async function runPlan(opts: PlanOptions, matmulIn?: MatmulBackend): Prom
           agreement: v.agreement,
           agreementKind: v.agreementKind,
           latencyRatio: v.latencyRatio,
+          cpuRatio: v.cpuRatio,
           ...(v.candidate.accuracy !== undefined ? { accuracy: v.candidate.accuracy, originalAccuracy: v.original.accuracy } : {}),
         },
         params: { before: v.original.parameters, after: v.candidate.parameters },

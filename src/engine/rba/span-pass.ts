@@ -211,7 +211,8 @@ export function spanMismatchMessage(i: number, j: number, why: string, shapes: M
   return `span ${i}→${j} cannot be replaced by a linear map: block ${i} output ${fmtDims(a.dims)} and block ${j} output ${fmtDims(shapes.get(j)!.dims)} differ in ${why}; ${kind}. Options: ${options}`;
 }
 
+/** Shape with the batch dimension shown as N (it is the calibration batch, not the model's). */
 export function fmtDims(d: readonly number[]): string {
-  return `[${d.join(', ')}]`;
+  return `[${['N', ...d.slice(1)].join(', ')}]`;
 }
 

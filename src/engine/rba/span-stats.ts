@@ -10,9 +10,16 @@
 // single run up to float rounding. The products run in ONNX Runtime (float64 Gemm); JavaScript
 // only copies rows into the operands.
 //
-// Cost model: 8·(d_i+1)·(d_i+1 + Σ_j d_j) bytes per X-site and split, i.e. ≈ 16·d² bytes per
-// pair (train and held-out). `planSpanPairs` admits pairs shortest-first under a byte budget and
-// names the spans it left out.
+// Cost model (d = width, L+1 sites h₋₁…h_{L−1}, P admitted pairs):
+//   memory  8·(d_i+1)·(d_i+1 + Σ_j d_j) bytes per start block and split, ≈ 16·d² per pair
+//           (train + held-out); all pairs of a 12-block d=384 model: 213 MB. `planSpanPairs`
+//           admits pairs shortest-first under a byte budget (default 512 MiB) and names the
+//           spans it left out; `rba` accumulates only the spans asked for.
+//   compute per row, in ONNX Runtime's float64 Gemm: Σ_i (d+1)(d+1 + Σ_j d) multiply-adds with
+//           one product per start block, or D² with D = Σ d + 1 for one block-Gram ZᵀZ per grid
+//           (used when D ≤ 512 or it costs ≤ 30% more). All pairs of L blocks: ≈ L²d²/2 per row,
+//           against ≈ 12·L·d² for a transformer's forward per token; the analysis pass bounds it
+//           with a token subsample (16 rows per sample).
 import type { MatmulBackend } from '../linalg/matmul.js';
 import { isHeldOut as probeHeldOut } from '../stats/probe.js';
 
@@ -258,7 +265,8 @@ export class SpanStats {
         return acc + dx * (dx + this.partners.get(i)!.reduce((a, j) => a + this.width.get(j)!, 0));
       }, 0);
       const D = members.reduce((a, b) => a + this.width.get(b)!, 0) + 1;
-      if (!this.perSiteProducts && D * D <= 2 * perSite) await this.addFull(sums, rows, pick, members, matmul);
+      // Small Grams: one call beats several (call overhead); large ones: the fewest flops.
+      if (!this.perSiteProducts && (D <= 512 || D * D <= 1.3 * perSite)) await this.addFull(sums, rows, pick, members, matmul);
       else for (const i of xs) await this.addSite(sums, rows, pick, i, matmul);
     }
   }

@@ -19,6 +19,8 @@ export interface ModelSide {
   medianBatchMs: number;
   /** Fastest of those runs, ms (steadier than the median on a busy machine). */
   minBatchMs: number;
+  /** Median process CPU time of those runs (all threads), ms: steadier than wall time when other work shares the machine. */
+  medianCpuMs: number;
   /** Accuracy against the labels, when given and the output is class logits. */
   accuracy?: number;
 }
@@ -39,6 +41,8 @@ export interface VerifyResult {
   candidate: ModelSide;
   /** candidate median latency / original median latency. */
   latencyRatio: number | null;
+  /** The same for the median CPU time. */
+  cpuRatio: number | null;
   batchSize: number;
   heldOutOnly: boolean;
   notes: string[];
@@ -147,6 +151,8 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   let labelled = 0;
   const tA: number[] = [];
   const tB: number[] = [];
+  const cA: number[] = [];
+  const cB: number[] = [];
   let cka: CkaSums | undefined;
   let latencyFeeds: Record<string, ort.Tensor> | undefined;
   let latencySize = 0;
@@ -230,10 +236,13 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
         await sB.session.run(latencyFeeds);
       }
       for (let k = 0; k < LATENCY_RUNS; k++) {
-        for (const [s, times] of (k % 2 ? [[sB, tB], [sA, tA]] : [[sA, tA], [sB, tB]]) as [typeof sA, number[]][]) {
+        for (const [s, times, cpu] of (k % 2 ? [[sB, tB, cB], [sA, tA, cA]] : [[sA, tA, cA], [sB, tB, cB]]) as [typeof sA, number[], number[]][]) {
+          const c = process.cpuUsage();
           const t = performance.now();
           await s.session.run(latencyFeeds);
           times.push(performance.now() - t);
+          const used = process.cpuUsage(c);
+          cpu.push((used.user + used.system) / 1000);
         }
         throwIfAborted(opts.signal);
       }
@@ -244,16 +253,16 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
     await source.close();
   }
   if (samples === 0) throw Object.assign(new Error(heldOutOnly ? 'no held-out samples: give more calibration samples (--samples)' : 'the data holds no samples'), { file: opts.data ?? opts.model });
-  const side = (m: LoadedModel, times: number[], hits: number): ModelSide => {
-    const s: ModelSide = { path: m.path, parameters: countParameters(m.model), sizeBytes: m.sizeBytes, medianBatchMs: median(times), minBatchMs: Math.min(...times) };
+  const side = (m: LoadedModel, times: number[], cpu: number[], hits: number): ModelSide => {
+    const s: ModelSide = { path: m.path, parameters: countParameters(m.model), sizeBytes: m.sizeBytes, medianBatchMs: median(times), minBatchMs: Math.min(...times), medianCpuMs: median(cpu) };
     if (labelled) s.accuracy = hits / labelled;
     return s;
   };
-  const original_ = side(orig, tA, hitsA);
-  const candidate = side(cand, tB, hitsB);
+  const original_ = side(orig, tA, cA, hitsA);
+  const candidate = side(cand, tB, cB, hitsB);
   const spread = (t: number[]) => median(t) / Math.min(...t);
   if (spread(tA) > 1.5 || spread(tB) > 1.5) {
-    notes.push(`latency is noisy (median ${spread(tA).toFixed(1)}× and ${spread(tB).toFixed(1)}× the fastest run): the machine is busy; compare minBatchMs too, or rerun with --threads 1`);
+    notes.push(`latency is noisy (median ${spread(tA).toFixed(1)}× and ${spread(tB).toFixed(1)}× the fastest run): the machine is busy; compare medianCpuMs (cpuRatio) and minBatchMs, or rerun with --threads 1`);
   }
   return {
     output: outName,
@@ -266,6 +275,7 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
     original: original_,
     candidate,
     latencyRatio: original_.medianBatchMs > 0 ? candidate.medianBatchMs / original_.medianBatchMs : null,
+    cpuRatio: original_.medianCpuMs > 0 ? candidate.medianCpuMs / original_.medianCpuMs : null,
     batchSize,
     heldOutOnly,
     notes,
