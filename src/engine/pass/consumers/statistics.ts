@@ -90,7 +90,7 @@ export class PooledStatisticsConsumer implements PassConsumer<{ pairwise: Pairwi
     // With declared widths (and one row per sample) the form is known now: the Gram can then be
     // formed inside the graph. Token rows can differ between blocks and drop padding: decided on
     // the first batch, from the rows.
-    if (ctx.pooling !== 'tokens' && ctx.widths.every((w) => w !== null)) {
+    if (ctx.pooling !== 'tokens' && ctx.widths && ctx.widths.every((w) => w !== null)) {
       this.decide(ctx.widths as number[], ctx.totalSamples);
       if (this.covariance) {
         this.inGraph = true;
