@@ -191,7 +191,7 @@ export async function finishReport(
   const t0 = performance.now();
   const warnings = [...meta.warnings];
   const finalizeCtx = { matmul, signal: opts.signal, warn: (m: string) => warnings.push(m) };
-  const stats = await c.stats.finalize();
+  const stats = await c.stats.finalize(finalizeCtx);
   const hsic = await c.hsic.finalize();
   const probe = c.probe ? await c.probe.finalize(finalizeCtx) : undefined;
   opts.signal?.throwIfAborted();

@@ -241,6 +241,7 @@ export async function computeMetrics(store: RepresentationStore, opts: MetricsOp
   pairwise.add(rows, N, store.hasInput ? { data: store.matrix('input'), width: store.inputDim! } : undefined);
   const cov = new CovarianceAccumulator(L);
   await cov.addRows(rows, N, opts.matmul);
+  await cov.settle(opts.matmul);
 
   // Sample ids and positions (several rows per sample under tokens).
   const ids = store.sampleIds();

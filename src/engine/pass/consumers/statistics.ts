@@ -140,8 +140,10 @@ export class PooledStatisticsConsumer implements PassConsumer<{ pairwise: Pairwi
     }
   }
 
-  async finalize() {
+  async finalize(ctx?: FinalizeContext) {
     const pairWarnings: string[] = [];
+    const matmul = ctx?.matmul ?? this.opts.matmul;
+    if (this.covariance && matmul) await this.covariance.settle(matmul);
     const covariance = this.covariance ?? this.rowSample ?? new CovarianceAccumulator(this.blocks);
     return { pairwise: this.pairwise.finalize((m) => pairWarnings.push(m)), covariance, pairWarnings };
   }
