@@ -13,6 +13,9 @@ const common = {
 const entries = [
   { entryPoints: { cli: 'src/cli/main.ts' }, platform: 'node', format: 'cjs', target: 'node20', banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: { worker: 'src/worker/analysis-worker.ts' }, platform: 'node', format: 'cjs', target: 'node20' },
+  // The report renderer: one browser bundle (webview.js + webview.css) for the VS Code webview and
+  // the CLI's standalone HTML page, which inlines both. No source map: the page must stay one file.
+  { entryPoints: { webview: 'webview/src/main.ts' }, platform: 'browser', format: 'iife', target: 'es2022', minify: true, sourcemap: false, legalComments: 'none' },
 ];
 
 for (const e of entries) {

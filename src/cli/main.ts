@@ -14,14 +14,15 @@ import { parseShard } from '../engine/jobs/partial.js';
 import { runJobHere } from '../engine/jobs/run.js';
 import { detectBlocks } from '../engine/blocks/detect.js';
 import { loadModelFile } from '../engine/onnx/model-file.js';
-import { writeFileAtomic } from '../engine/io/atomic-write.js';
+import { writeFileAtomic, writeFilesAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
 import { OPTIONS, OptionError, requestFromOptions, usageText, type CommandName } from '../protocol/options.js';
 import type { JobRequest } from '../protocol/jobs.js';
+import { RBA_COMMANDS, RBA_USAGE, runRbaCommand } from './rba-commands.js';
 
-const USAGE = usageText();
+const USAGE = `${usageText()}\n\nReplacing blocks by linear maps (each has its own --help):\n${RBA_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -104,19 +105,24 @@ async function runWithSignals(job: JobRequest, showProgress: boolean) {
 }
 
 async function writeReport(report: AnalysisReport, v: Values): Promise<number> {
-  const written: string[] = [];
-  if (v.out) {
-    await writeFileAtomic(v.out as string, JSON.stringify(report, null, 2) + '\n').catch((e) => {
-      throw Object.assign(e as Error, { file: v.out });
-    });
-    written.push(v.out as string);
+  // A device fallback is said on stderr even with --quiet: the user asked for the GPU.
+  for (const w of report.warnings) if (w.startsWith('the CUDA execution provider')) process.stderr.write(`blocklens: warning: ${w}\n`);
+  // Both outputs or neither: temporary files first, renamed once all are written (an --html that
+  // cannot be written leaves report.json as it was); Ctrl-C during the writes cancels them too.
+  const outputs: { file: string; data: string }[] = [];
+  if (v.out) outputs.push({ file: v.out as string, data: JSON.stringify(report, null, 2) + '\n' });
+  if (v.html) outputs.push({ file: v.html as string, data: renderReportHtml(report) });
+  if (outputs.length) {
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      await writeFilesAtomic(outputs, { signal: controller.signal });
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
   }
-  if (v.html) {
-    await writeFileAtomic(v.html as string, renderReportHtml(report)).catch((e) => {
-      throw Object.assign(e as Error, { file: v.html });
-    });
-    written.push(v.html as string);
-  }
+  const written = outputs.map((o) => o.file);
   if (!v.quiet) process.stdout.write(summary(report, written) + '\n');
   return 0;
 }
@@ -129,6 +135,7 @@ async function mergeCommand(files: string[], v: Values): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] !== undefined && RBA_COMMANDS.has(argv[0])) return runRbaCommand(argv[0], argv.slice(1));
   let debug = argv.includes('--debug');
   let fileForErrors = '(arguments)';
   try {
@@ -136,7 +143,8 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      // node's messages can span lines ('--delta -0.5'): usage errors are one line.
+      throw new UsageError((e as Error).message.split('\n').join(' '));
     }
     const positionals = parsed.positionals;
     const v = parsed.values as Values;
@@ -150,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       return v.help ? 0 : 2;
     }
     const [command, ...args] = positionals;
-    if (command !== 'blocks' && command !== 'analyze' && command !== 'merge') throw new UsageError(`unknown command '${command}' (expected blocks, analyze or merge)`);
+    if (command !== 'blocks' && command !== 'analyze' && command !== 'merge') throw new UsageError(`unknown command '${command}' (expected blocks, analyze, merge, rba, plan or verify)`);
     for (const o of OPTIONS) {
       if (v[o.name] !== undefined && !o.commands.includes(command as CommandName)) throw new UsageError(`--${o.name} does not apply to ${command}`);
     }
@@ -209,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!v.quiet) process.stdout.write(`shard ${shard!.index + 1}/${shard!.count}: samples ${result.partial.range.start}..${result.partial.range.end - 1} of ${result.partial.totalSamples}\nwrote ${v.partial}\n`);
       return 0;
     }
+    if (result.kind !== 'report') throw new Error(`internal: an analyze job returned a ${result.kind} result`);
     return await writeReport(result.report, v);
   } catch (e) {
     if (e instanceof UsageError) {

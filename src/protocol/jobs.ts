@@ -3,6 +3,7 @@
 import type { AnalysisPartial } from '../engine/jobs/partial.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
 import type { AnalyzeRequest } from './analyze-request.js';
+import type { PlanRequest, PlanResult, RbaRequest, RbaResult, VerifyRequest, VerifyResult } from './rba-request.js';
 
 export interface AnalyzeJob {
   kind: 'analyze';
@@ -17,7 +18,23 @@ export interface MergeJob {
   partials: string[];
 }
 
-export type JobRequest = AnalyzeJob | MergeJob;
+/** RBA (issue 7): replace spans, choose spans for a budget, compare two models. */
+export interface RbaJob {
+  kind: 'rba';
+  request: RbaRequest;
+}
+
+export interface PlanJob {
+  kind: 'plan';
+  request: PlanRequest;
+}
+
+export interface VerifyJob {
+  kind: 'verify';
+  request: VerifyRequest;
+}
+
+export type JobRequest = AnalyzeJob | MergeJob | RbaJob | PlanJob | VerifyJob;
 
 export interface ReportResult {
   kind: 'report';
@@ -29,7 +46,22 @@ export interface PartialResult {
   partial: AnalysisPartial;
 }
 
-export type JobResult = ReportResult | PartialResult;
+export interface RbaJobResult {
+  kind: 'rba';
+  result: RbaResult;
+}
+
+export interface PlanJobResult {
+  kind: 'plan';
+  result: PlanResult;
+}
+
+export interface VerifyJobResult {
+  kind: 'verify';
+  result: VerifyResult;
+}
+
+export type JobResult = ReportResult | PartialResult | RbaJobResult | PlanJobResult | VerifyJobResult;
 
 export interface JobProgress {
   phase: string;

@@ -2,6 +2,10 @@
 import type { JobProgress, JobRequest, JobResult } from '../../protocol/jobs.js';
 import { analyzeModel, analyzeShard } from './analyze.js';
 import { mergePartials, readPartial } from './merge.js';
+import { createOrtMatmul } from '../linalg/index.js';
+import { runRba } from '../rba/export.js';
+import { runPlan } from '../rba/plan.js';
+import { verifyModels } from '../rba/verify.js';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -22,6 +26,18 @@ export async function runJobHere(job: JobRequest, opts: RunOptions = {}): Promis
         items.push({ file, partial: await readPartial(file) });
       }
       return { kind: 'report', report: await mergePartials(items, { signal: opts.signal, onProgress: opts.onProgress }) };
+    }
+    case 'rba':
+      return { kind: 'rba', result: await runRba({ ...job.request, signal: opts.signal, onProgress: (phase) => opts.onProgress?.({ phase }) }) };
+    case 'plan':
+      return { kind: 'plan', result: await runPlan({ ...job.request, signal: opts.signal, onProgress: (phase) => opts.onProgress?.({ phase }) }) };
+    case 'verify': {
+      const matmul = await createOrtMatmul();
+      try {
+        return { kind: 'verify', result: await verifyModels({ ...job.request, signal: opts.signal }, matmul) };
+      } finally {
+        await matmul.dispose();
+      }
     }
     default: {
       const never: never = job;
