@@ -11,7 +11,13 @@ export interface FixtureModel {
   pooling: string;
   calibration: Record<string, string>;
   blocks: { route: string; count: number; scopes: string[]; outputs: string[]; input: string; width?: number; widths?: number[] };
-  reference_stats?: { pooling: string; n_samples: number; br: (number | null)[]; cka_linear_biased: number[][] };
+  reference_stats?: {
+    pooling: string; n_samples: number; br: (number | null)[]; cka_linear_biased: number[][];
+    relative_mse: (number | null)[]; block_influence: (number | null)[]; cosine: (number | null)[][]; cka_unbiased: number[][];
+    msrs: { value: number; normalized: number };
+    dr: { block: number; fractions: number[]; mean: number[]; std: number[]; value: number | null };
+    probe?: { full_accuracy: number; mean: number[]; std: number[]; value: number | null; train_samples: number; test_samples: number; classes: number };
+  };
   identity_block?: number;
 }
 

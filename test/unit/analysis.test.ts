@@ -20,20 +20,52 @@ describe('analysis matches an independent float64 computation (PyTorch activatio
   for (const name of Object.keys(manifest.models)) {
     const m = manifest.models[name]!;
     const ref = m.reference_stats!;
-    it(`${name}: BR and linear CKA within 1e-4`, async () => {
+    it(`${name}: BR, CKA, unbiased CKA, cosine, BI, relative MSE, MSRS, DR curve${ref.probe ? ' and probe' : ''} within 1e-4`, async () => {
       const data = m.calibration.npy ?? m.calibration.npz!;
       const pooling = (['cls', 'mean', 'last', 'gap'].includes(ref.pooling) ? ref.pooling : 'auto') as Pooling;
-      const report = await analyzeModel({ model: fixture(m.file), data: fixture(`${data}`), samples: ref.n_samples, pooling });
+      const labels = ref.probe ? { labels: fixture(m.calibration.labels!) } : {};
+      const report = await analyzeModel({ model: fixture(m.file), data: fixture(`${data}`), samples: ref.n_samples, pooling, ...labels });
       validateReport(JSON.parse(JSON.stringify(report)));
       assert.equal(report.calibration.samples, ref.n_samples);
-      ref.br.forEach((b, i) => {
-        if (b === null) assert.equal(report.metrics.br[i], null, `br[${i}] undefined across a width change`);
-        else close(report.metrics.br[i]!, b, 1e-4, `br[${i}]`);
-      });
-      ref.cka_linear_biased.forEach((row, i) => row.forEach((v, j) => close(report.metrics.cka[i]![j]!, v, 1e-4, `cka[${i}][${j}]`)));
+      const met = report.metrics;
+      const vec = (got: (number | null)[] | undefined, want: (number | null)[], what: string, rel = 1e-4) =>
+        want.forEach((b, i) => {
+          if (b === null) assert.equal(got![i], null, `${what}[${i}] undefined across a width change`);
+          else close(got![i]!, b, rel, `${what}[${i}]`);
+        });
+      const mat = (got: (number | null)[][], want: (number | null)[][], what: string) => want.forEach((row, i) => vec(got[i], row, `${what}[${i}]`));
+      vec(met.br, ref.br, 'br');
+      mat(met.cka, ref.cka_linear_biased, 'cka');
+      vec(met.relativeMse, ref.relative_mse, 'relativeMse');
+      // BI = 1 − mean cos: compare the cosines (BI itself can be ~1e-4, where a relative bound means nothing).
+      ref.block_influence.forEach((b, i) => (b === null ? assert.equal(met.blockInfluence![i], null) : abs(met.blockInfluence![i]!, b, 1e-5, `blockInfluence[${i}]`)));
+      mat(met.cosine, ref.cosine, 'cosine');
+      mat(met.ckaUnbiased, ref.cka_unbiased, 'ckaUnbiased');
+      // σ(2β(CKA − τ)) has slope ≤ β/2 = 50: 1e-6 in CKA moves MSRS by ≤ 5e-5 per pair.
+      abs(met.msrs.value!, ref.msrs.value, 1e-3, 'msrs');
+      abs(met.msrs.normalized!, ref.msrs.normalized, 1e-3, 'msrs normalized');
+      const dr = met.dr!;
+      assert.equal(dr.block, ref.dr.block);
+      assert.deepEqual(dr.fractions, ref.dr.fractions);
+      ref.dr.mean.forEach((v, i) => abs(dr.mean[i]!, v, 1e-5, `dr.mean[${i}]`));
+      ref.dr.std.forEach((v, i) => abs(dr.std[i]!, v, 1e-5, `dr.std[${i}]`));
+      assert.equal(dr.value, ref.dr.value);
+      if (ref.probe) {
+        const p = dr.probe!;
+        assert.ok(p, 'probe ran');
+        assert.equal(p.trainSamples, ref.probe.train_samples);
+        assert.equal(p.testSamples, ref.probe.test_samples);
+        assert.equal(p.classes, ref.probe.classes);
+        // Accuracies are counts over the held-out rows: float32 vs float64 activations may flip a borderline row.
+        const one = 1 / p.testSamples + 1e-12;
+        abs(p.fullAccuracy, ref.probe.full_accuracy, one, 'probe full accuracy');
+        ref.probe.mean.forEach((v, i) => abs(p.mean[i]!, v, one, `probe.mean[${i}]`));
+      }
     });
   }
 });
+
+const abs = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
 describe('identities on real runs', () => {
   it('an identity block has BR 0, BI 0, relative MSE 0 and CKA 1 with its input', async () => {

@@ -58,9 +58,11 @@ function assertSameReport(merged: AnalysisReport, single: AnalysisReport, what: 
 describe('shard and merge equals a single run', () => {
   const worst = new Map<string, number>();
   // 3 shards of 256 samples (85/85/86) cut the 256-sample unbiased-CKA run and the batches of 32.
-  for (const name of Object.keys(manifest.models)) {
-    it(`${name}: every metric, accuracy and checksum (3 shards)`, async () => {
-      const opts: AnalyzeOptions = { model: fixture(manifest.models[name]!.file), ...dataOf(name) };
+  // At these sizes the cost model picks the row form; every other fixture forces the block Gram.
+  Object.keys(manifest.models).forEach((name, i) => {
+    const form = i % 2 ? 'gram' : 'auto';
+    it(`${name}: every metric, accuracy and checksum (3 shards, ${form} statistics)`, async () => {
+      const opts: AnalyzeOptions = { model: fixture(manifest.models[name]!.file), ...dataOf(name), statistics: { form } };
       const single = await analyzeModel(opts);
       const merged = await mergePartials(await shards(opts, 3));
       for (const [k, v] of assertSameReport(merged, single, name)) worst.set(k, Math.max(worst.get(k) ?? 0, v));
@@ -69,13 +71,26 @@ describe('shard and merge equals a single run', () => {
         assert.ok(single.modelAccuracy, 'accuracy was scored');
       }
     });
-  }
+  });
   it('tokens pooling (several rows per sample, padding removed), synthetic data, 4 shards', async () => {
     const opts: AnalyzeOptions = { model: fixture(manifest.models.bert_tiny!.file), data: fixture('data/bert_tokens.npz'), samples: 48, pooling: 'tokens', batch: 5 };
     const single = await analyzeModel(opts);
     assertSameReport(await mergePartials(await shards(opts, 4)), single, 'bert tokens');
     const synth: AnalyzeOptions = { model: fixture(manifest.models.vit_tiny!.file), samples: 40, batch: 7 };
     assertSameReport(await mergePartials(await shards(synth, 4)), await analyzeModel(synth), 'synthetic');
+  });
+  it('both forms of the similarity statistics (block Gram, row sample) agree; a sampled row set merges exactly', async () => {
+    const m = manifest.models.vit_tiny!;
+    const opts: AnalyzeOptions = { model: fixture(m.file), data: fixture(m.calibration.npy!), labels: fixture(m.calibration.labels!) };
+    const gram = await analyzeModel({ ...opts, statistics: { form: 'gram' } });
+    const rows = await analyzeModel({ ...opts, statistics: { form: 'rows' } });
+    for (const [k, v] of maxDifference(rows.metrics, gram.metrics, 'metrics')) assert.ok(v <= 1e-9, `gram vs rows: ${k} differs by ${v}`);
+    // Over the row cap: CKA and DR from a seeded sample of 100 rows, the same in every shard.
+    const sampled: AnalyzeOptions = { ...opts, statistics: { form: 'rows', rowCap: 100 } };
+    const single = await analyzeModel(sampled);
+    assert.ok(single.warnings.some((w) => /subsampled to 100 of 256/.test(w)));
+    assert.ok(Math.abs((single.metrics.cka[0]![1] as number) - (gram.metrics.cka[0]![1] as number)) > 1e-9, 'the sample changes biased CKA');
+    assertSameReport(await mergePartials(await shards(sampled, 3)), single, 'sampled rows');
   });
   it('reports the largest merged-vs-single difference per metric', () => {
     // Printed for the record (the numbers asserted above); no threshold here.

@@ -14,10 +14,23 @@ import { CalibrationError, throwIfAborted, type CalibrationBatch, type Calibrati
  * h_i ties every sample to its place, and two states merge by adding (`SampleHasher.merge`).
  */
 export class SampleHasher {
-  private sum = 0n;
+  /** Σ h_i mod 2^256 as eight 32-bit limbs, least significant first. */
+  private readonly sum = new Uint32Array(8);
   count = 0;
 
   constructor(private readonly inputs: CalibrationInfo['inputs']) {}
+
+  /** sum += the 32-byte big-endian number in `bytes` (mod 2^256). */
+  private add(bytes: Uint8Array): void {
+    let carry = 0;
+    for (let i = 0; i < 8; i++) {
+      const o = 28 - 4 * i;
+      const word = ((bytes[o]! << 24) | (bytes[o + 1]! << 16) | (bytes[o + 2]! << 8) | bytes[o + 3]!) >>> 0;
+      const t = this.sum[i]! + word + carry;
+      this.sum[i] = t >>> 0;
+      carry = t > 0xffffffff ? 1 : 0;
+    }
+  }
 
   update(batch: CalibrationBatch, first: number): void {
     const parts = this.inputs.map((inp) => {
@@ -32,19 +45,21 @@ export class SampleHasher {
       id.writeBigUInt64LE(BigInt(first + s));
       h.update(id);
       for (const p of parts) h.update(p.bytes.subarray(s * p.per, (s + 1) * p.per));
-      this.sum = (this.sum + BigInt('0x' + h.digest('hex'))) & MASK_256;
+      this.add(h.digest());
     }
     this.count += batch.size;
   }
 
   /** State for a snapshot: the sum as 64 hex digits and the count. */
   state(): { sum: string; count: number } {
-    return { sum: this.sum.toString(16).padStart(64, '0'), count: this.count };
+    let hex = '';
+    for (let i = 7; i >= 0; i--) hex += this.sum[i]!.toString(16).padStart(8, '0');
+    return { sum: hex, count: this.count };
   }
 
   merge(other: { sum: string; count: number }): void {
     if (!/^[0-9a-f]{64}$/.test(other.sum) || !Number.isInteger(other.count) || other.count < 0) throw new Error('checksum state is malformed');
-    this.sum = (this.sum + BigInt('0x' + other.sum)) & MASK_256;
+    this.add(Buffer.from(other.sum, 'hex'));
     this.count += other.count;
   }
 
@@ -55,8 +70,6 @@ export class SampleHasher {
     return h.digest('hex');
   }
 }
-
-const MASK_256 = (1n << 256n) - 1n;
 
 export abstract class BaseSource implements CalibrationSource {
   abstract readonly info: CalibrationInfo;

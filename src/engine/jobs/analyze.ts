@@ -12,7 +12,7 @@ import { checkExternalData, countParameters, loadModelFile, type LoadedModel } f
 import { opsetVersion } from '../onnx/builder.js';
 import { AccuracyConsumer } from '../pass/consumers/accuracy.js';
 import { ChecksumConsumer } from '../pass/consumers/checksum.js';
-import { HsicConsumer, PooledStatisticsConsumer, ProbeConsumer } from '../pass/consumers/statistics.js';
+import { HsicConsumer, PooledStatisticsConsumer, ProbeConsumer, type StatisticsFormOptions } from '../pass/consumers/statistics.js';
 import { runPass, type PassModel } from '../pass/run-pass.js';
 import type { PassConsumer, PassContext, Snapshot } from '../pass/types.js';
 import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelInfo, type PoolingInfo } from '../report/schema.js';
@@ -29,6 +29,8 @@ import { PARTIAL_FORMAT, PARTIAL_VERSION, shardRange, type AnalysisPartial, type
 export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization' | 'arena' | 'prepack'> {
   /** Use the plain-JS matrix products instead of ONNX Runtime's (slow; for checks). */
   jsLinalg?: boolean;
+  /** Form of the similarity statistics (block Gram or row sample) and their memory bound; default: by the cost model. */
+  statistics?: StatisticsFormOptions;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
 }
@@ -56,7 +58,7 @@ export function numericSettings(opts: AnalyzeOptions): Record<string, unknown> {
     data: abs(opts.data), labels: abs(opts.labels), samples: opts.samples ?? null, seed: opts.seed ?? 0,
     pooling: opts.pooling ?? 'auto', blocks: opts.blocks ?? null, blockInput: opts.blockInput ?? null,
     drBlock: opts.drBlock ?? null, delta: opts.delta ?? null, seqLen: opts.seqLen ?? null, imageSize: opts.imageSize ?? null,
-    tokenizer: abs(opts.tokenizer), image: opts.image ?? null,
+    tokenizer: abs(opts.tokenizer), image: opts.image ?? null, statistics: opts.statistics ?? null,
   };
 }
 
@@ -128,7 +130,8 @@ export interface AnalysisConsumers {
   stats: PooledStatisticsConsumer;
   hsic: HsicConsumer;
   probe?: ProbeConsumer;
-  accuracy: AccuracyConsumer;
+  /** Only with labels: the model's outputs are fetched only then. */
+  accuracy?: AccuracyConsumer;
   checksum: ChecksumConsumer;
   /** RBA span statistics (issue 7): every candidate span's normal equations, same pass. */
   spans: SpanStatsConsumer;
@@ -136,17 +139,17 @@ export interface AnalysisConsumers {
 }
 
 export function analysisConsumers(
-  p: { blocks: number; totalSamples: number; seed: number; drBlock?: number; labels: boolean; inputs: CalibrationInfo['inputs'] },
+  p: { blocks: number; totalSamples: number; seed: number; drBlock?: number; labels: boolean; inputs: CalibrationInfo['inputs']; form?: StatisticsFormOptions },
   matmul: MatmulBackend,
 ): AnalysisConsumers {
-  const stats = new PooledStatisticsConsumer(p.blocks, { matmul });
+  const stats = new PooledStatisticsConsumer(p.blocks, { matmul, seed: p.seed, totalSamples: p.totalSamples, ...p.form });
   const hsic = new HsicConsumer(p.blocks, p.totalSamples, matmul);
   const drBlock = p.drBlock ?? p.blocks - 1;
   const probe = p.labels && drBlock >= 0 && drBlock < p.blocks ? new ProbeConsumer(drBlock, p.seed, matmul) : undefined;
-  const accuracy = new AccuracyConsumer();
+  const accuracy = p.labels ? new AccuracyConsumer() : undefined;
   const checksum = new ChecksumConsumer(p.inputs);
   const spans = new SpanStatsConsumer(matmul, { seed: p.seed, maxRowsPerSample: ANALYSIS_SPAN_ROWS_PER_SAMPLE, lenient: true });
-  const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), accuracy, checksum, spans];
+  const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), ...(accuracy ? [accuracy] : []), checksum, spans];
   return { stats, hsic, probe, accuracy, checksum, spans, all };
 }
 
@@ -193,7 +196,7 @@ export async function finishReport(
   const t0 = performance.now();
   const warnings = [...meta.warnings];
   const finalizeCtx = { matmul, signal: opts.signal, warn: (m: string) => warnings.push(m) };
-  const stats = await c.stats.finalize();
+  const stats = await c.stats.finalize(finalizeCtx);
   const hsic = await c.hsic.finalize();
   const probe = c.probe ? await c.probe.finalize(finalizeCtx) : undefined;
   opts.signal?.throwIfAborted();
@@ -202,7 +205,7 @@ export async function finishReport(
     { matmul, seed: meta.seed, drBlock: meta.drBlock, delta: meta.delta, signal: opts.signal },
   );
   warnings.push(...stats.pairWarnings, ...statWarnings);
-  const modelAccuracy = await c.accuracy.finalize();
+  const modelAccuracy = c.accuracy ? await c.accuracy.finalize() : undefined;
   const checksum = await c.checksum.finalize();
   // Candidate RBA spans, ranked by held-out error, from the same pass.
   let spans: AnalysisReport['spans'];
@@ -242,7 +245,7 @@ async function runAnalysisPass(opts: AnalyzeOptions, shard?: { index: number; co
   try {
     const L = prep.detection.blocks.length;
     const consumers = analysisConsumers(
-      { blocks: L, totalSamples: prep.source.samples, seed: opts.seed ?? 0, drBlock: opts.drBlock, labels: !!prep.source.info.labels, inputs: prep.source.info.inputs },
+      { blocks: L, totalSamples: prep.source.samples, seed: opts.seed ?? 0, drBlock: opts.drBlock, labels: !!prep.source.info.labels, inputs: prep.source.info.inputs, form: opts.statistics },
       matmul,
     );
     const range = shard ? shardRange(prep.source.samples, shard.index, shard.count) : { start: 0, end: prep.source.samples };

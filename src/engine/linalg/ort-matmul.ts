@@ -36,6 +36,9 @@ export async function createOrtMatmul(opts: OrtMatmulOptions = {}): Promise<Matm
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // Products run between the model's batches (minibatch HSIC, block Gram): threads that spin
+    // after a product would compete with the next forward pass.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   if (opts.intraOpNumThreads !== undefined) sessionOptions.intraOpNumThreads = opts.intraOpNumThreads;
   const sessions = new Map<Op, Promise<ort.InferenceSession>>();

@@ -128,10 +128,19 @@ async function buildSession(
   };
   await learnRanks([...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]);
   const choice = choosePooling(model.pooling, index, lastOut, rankOf(lastOut) ?? -1);
+  // Pooled width from the declared shape: channels of NCHW, else the last axis.
+  const widthOf = (t: string): number | null => {
+    const dims = index.types.get(t)?.dims;
+    const rank = rankOf(t);
+    if (!dims || rank === undefined || dims.length !== rank || rank < 2) return null;
+    const w = rank === 4 ? dims[1] : dims[rank - 1];
+    return typeof w === 'number' && w > 0 ? w : null;
+  };
   const ctx: PassContext = {
     blocks: model.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output })),
     blockInput: model.blockInput,
     pooling: choice.used,
+    widths: model.blocks.map((b) => widthOf(b.output)),
     totalSamples: model.totalSamples,
     range,
     seed: model.seed,

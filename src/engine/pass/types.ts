@@ -99,6 +99,8 @@ export interface PassContext {
   blockInput: string | null;
   /** Pooling actually used for `pooled` requests (resolved from `auto` on the first batch). */
   pooling: Pooling;
+  /** Width d_b of each block's pooled rows when the graph declares it (null: known from the first batch). */
+  widths?: (number | null)[];
   /** Total number of samples of the whole calibration set (all shards). */
   totalSamples: number;
   /** The ids this process reads. A single run reads [0, totalSamples). */

@@ -23,6 +23,11 @@ export class CovarianceAccumulator {
   private colMin: Float64Array | null = null;
   private colMax: Float64Array | null = null;
   private nonFinite: Uint8Array;
+  /** Rows of Z = [X_0 | … | 1] waiting for one ZᵀZ product (bounded: see `bufferRows`). */
+  private buffer: Float64Array | null = null;
+  private buffered = 0;
+  private bufferCap = 0;
+  private matmul: MatmulBackend | null = null;
 
   constructor(readonly blocks: number, widths?: number[]) {
     this.widths = null;
@@ -82,25 +87,49 @@ export class CovarianceAccumulator {
     }
   }
 
-  /** Adds rows of every block (same rows), computing ZᵀZ with `matmul` (when no in-graph product is at hand). */
+  /**
+   * Adds rows of every block (same rows), for a ZᵀZ through `matmul` (when no in-graph product is
+   * at hand). Rows are buffered and multiplied in one product per ~1 MiB of rows (at most 1024
+   * rows), not one per batch: fewer ONNX Runtime calls and results to collect.
+   */
   async addRows(blocks: { data: ArrayLike<number>; width: number }[], rows: number, matmul: MatmulBackend): Promise<void> {
     const widths = blocks.map((b) => b.width);
     this.init(widths);
+    this.matmul = matmul;
     if (rows === 0) return;
     const D1 = this.D + 1;
-    const z = new Float64Array(rows * D1);
-    blocks.forEach((b, i) => {
-      const o = this.offsets[i]!;
-      for (let r = 0; r < rows; r++) for (let k = 0; k < b.width; k++) z[r * D1 + o + k] = b.data[r * b.width + k]!;
-      this.observeRows(i, b.data, rows, b.width);
-    });
-    for (let r = 0; r < rows; r++) z[r * D1 + this.D] = 1;
-    this.addGram(await matmul.atb(z, rows, D1, z, D1), widths);
+    if (!this.buffer) {
+      this.bufferCap = Math.max(1, Math.min(1024, Math.floor(2 ** 20 / (8 * D1))));
+      this.buffer = new Float64Array(this.bufferCap * D1);
+    }
+    blocks.forEach((b, i) => this.observeRows(i, b.data, rows, b.width));
+    for (let r = 0; r < rows; r++) {
+      if (this.buffered === this.bufferCap) await this.flush();
+      const base = this.buffered * D1;
+      blocks.forEach((b, i) => {
+        const o = base + this.offsets[i]!;
+        for (let k = 0; k < b.width; k++) this.buffer![o + k] = b.data[r * b.width + k]!;
+      });
+      this.buffer[base + this.D] = 1;
+      this.buffered++;
+    }
+  }
+
+  /** Multiplies out the buffered rows. Call before reading the state (finalize does). */
+  async flush(): Promise<void> {
+    if (!this.buffered || !this.buffer) return;
+    const D1 = this.D + 1;
+    const z = this.buffered === this.bufferCap ? this.buffer : this.buffer.subarray(0, this.buffered * D1);
+    const g = await this.matmul!.atb(z, this.buffered, D1, z, D1);
+    this.buffered = 0;
+    this.addGram(g, this.widths!);
   }
 
   snapshot(): Record<string, unknown> {
     return {
       blocks: this.blocks, n: this.n, widths: this.widths, nonFinite: Array.from(this.nonFinite),
+      // Rows not yet multiplied out travel as rows (the merge multiplies them).
+      buffered: this.buffer && this.buffered ? encodeArray(this.buffer.slice(0, this.buffered * (this.D + 1))) : null,
       S: this.S ? encodeArray(this.S) : null, colMin: this.colMin ? encodeArray(this.colMin) : null, colMax: this.colMax ? encodeArray(this.colMax) : null,
     };
   }
@@ -120,6 +149,19 @@ export class CovarianceAccumulator {
       if (mx[i]! > this.colMax![i]!) this.colMax![i] = mx[i]!;
     }
     this.n += s.n as number;
+    if (s.buffered) this.pendingRows.push(decodeF64(s.buffered, 'buffered rows'));
+  }
+
+  /** Buffered rows of merged snapshots, multiplied out by `settle`. */
+  private pendingRows: Float64Array[] = [];
+
+  /** Multiplies out every buffered row (own and merged) with `matmul`. */
+  async settle(matmul: MatmulBackend): Promise<void> {
+    this.matmul ??= matmul;
+    await this.flush();
+    const D1 = this.D + 1;
+    for (const z of this.pendingRows) this.addGram(await matmul.atb(z, z.length / D1, D1, z, D1), this.widths!);
+    this.pendingRows = [];
   }
 
   /** Whether each block has NaN/Inf, and whether each is degenerate (all columns constant, or n < 2). */

@@ -19,11 +19,16 @@ import { nullMatrix } from './pairwise.js';
 
 export const UNBIASED_BATCH = 256;
 
+/** Consecutive rows of one run from one batch (rows ordered by id, then position). */
+interface Segment {
+  ids: Int32Array;
+  positions: Int32Array;
+  /** Per block: rows × d_b values. */
+  blocks: Float32Array[];
+}
+
 interface PendingRun {
-  ids: number[];
-  positions: number[];
-  /** Per block: rows in arrival order (Float32, width d_b). */
-  rows: number[][];
+  segments: Segment[];
   samples: Set<number>;
 }
 
@@ -81,23 +86,30 @@ export class HsicAccumulator {
       else if (this.widths[i] !== b.width) throw new Error(`unbiased CKA: block ${i} width ${b.width} differs from ${this.widths[i]}`);
     });
     const touched = new Set<number>();
-    for (let r = 0; r < ids.length; r++) {
-      const id = ids[r]!;
-      const run = Math.floor(id / m);
-      if (run >= runs) continue;
-      let p = this.pending.get(run);
-      if (!p) {
-        p = { ids: [], positions: [], rows: blocks.map(() => []), samples: new Set() };
-        this.pending.set(run, p);
+    // Rows arrive ordered by id: cut them into runs of consecutive rows.
+    let r = 0;
+    while (r < ids.length) {
+      const run = Math.floor(ids[r]! / m);
+      let end = r + 1;
+      while (end < ids.length && Math.floor(ids[end]! / m) === run) end++;
+      if (run < runs) {
+        let p = this.pending.get(run);
+        if (!p) {
+          p = { segments: [], samples: new Set() };
+          this.pending.set(run, p);
+        }
+        const segIds = Int32Array.from({ length: end - r }, (_, k) => ids[r + k]!);
+        for (const id of segIds) p.samples.add(id);
+        p.segments.push({
+          ids: segIds,
+          positions: Int32Array.from({ length: end - r }, (_, k) => (positions ? positions[r + k]! : 0)),
+          blocks: blocks.map((b) =>
+            b.data instanceof Float32Array ? b.data.slice(r * b.width, end * b.width) : Float32Array.from({ length: (end - r) * b.width }, (_, k) => b.data[r * b.width + k]!),
+          ),
+        });
+        touched.add(run);
       }
-      p.ids.push(id);
-      p.positions.push(positions ? positions[r]! : 0);
-      p.samples.add(id);
-      blocks.forEach((b, i) => {
-        const dst = p!.rows[i]!;
-        for (let k = 0; k < b.width; k++) dst.push(b.data[r * b.width + k]!);
-      });
-      touched.add(run);
+      r = end;
     }
     for (const run of touched) {
       const p = this.pending.get(run)!;
@@ -110,26 +122,25 @@ export class HsicAccumulator {
 
   private async complete(p: PendingRun, matmul: MatmulBackend): Promise<void> {
     const L = this.blocks;
-    const n = p.ids.length;
+    // Segments hold disjoint, internally ordered rows: ordered by their first row, they are in (id, position) order.
+    const segs = [...p.segments].sort((a, b) => a.ids[0]! - b.ids[0]! || a.positions[0]! - b.positions[0]!);
+    const n = segs.reduce((a, g) => a + g.ids.length, 0);
     if (n < 4) {
       // Too few rows for HSIC₁ (runs of < 4 samples, or heavy padding under tokens pooling).
       this.runsSkipped++;
       return;
     }
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => p.ids[a]! - p.ids[b]! || p.positions[a]! - p.positions[b]!);
     const parts: ZeroDiagGram[] = [];
     for (let b = 0; b < L; b++) {
       const d = this.widths[b]!;
-      const src = p.rows[b]!;
       const x = new Float64Array(n * d);
+      let o = 0;
+      for (const g of segs) {
+        x.set(g.blocks[b]!, o);
+        o += g.blocks[b]!.length;
+      }
       const mean = new Float64Array(d);
-      order.forEach((from, to) => {
-        for (let k = 0; k < d; k++) {
-          const v = src[from * d + k]!;
-          x[to * d + k] = v;
-          mean[k] += v;
-        }
-      });
+      for (let r = 0; r < n; r++) for (let k = 0; k < d; k++) mean[k] += x[r * d + k]!;
       for (let k = 0; k < d; k++) mean[k] /= n;
       for (let r = 0; r < n; r++) for (let k = 0; k < d; k++) x[r * d + k] -= mean[k]!;
       parts.push(zeroDiagParts(await matmul.abt(x, n, x, n, d), n));
@@ -152,9 +163,7 @@ export class HsicAccumulator {
       runsDone: this.runsDone, runsSkipped: this.runsSkipped, sums: encodeArray(this.sums), scale: encodeArray(this.scale),
       pending: [...this.pending.entries()].map(([run, p]) => ({
         run,
-        ids: encodeArray(Int32Array.from(p.ids)),
-        positions: encodeArray(Int32Array.from(p.positions)),
-        rows: p.rows.map((r) => encodeArray(Float32Array.from(r))),
+        segments: p.segments.map((g) => ({ ids: encodeArray(g.ids), positions: encodeArray(g.positions), blocks: g.blocks.map((b) => encodeArray(b)) })),
       })),
     };
   }
@@ -176,20 +185,19 @@ export class HsicAccumulator {
     for (let i = 0; i < scale.length; i++) this.scale[i] += scale[i]!;
     this.runsDone += s.runsDone as number;
     this.runsSkipped += (s.runsSkipped as number) ?? 0;
-    for (const e of s.pending as { run: number; ids: unknown; positions: unknown; rows: unknown[] }[]) {
-      const ids = decodeI32(e.ids, 'pending ids');
-      const positions = decodeI32(e.positions, 'pending positions');
+    for (const e of s.pending as { run: number; segments: { ids: unknown; positions: unknown; blocks: unknown[] }[] }[]) {
       let p = this.pending.get(e.run);
       if (!p) {
-        p = { ids: [], positions: [], rows: Array.from({ length: this.blocks }, () => []), samples: new Set() };
+        p = { segments: [], samples: new Set() };
         this.pending.set(e.run, p);
       }
       const before = new Set(p.samples);
-      for (const id of ids) if (before.has(id)) throw new Error(`unbiased CKA: sample ${id} appears in two partials`);
-      p.ids.push(...ids);
-      p.positions.push(...positions);
-      for (const id of ids) p.samples.add(id);
-      e.rows.forEach((r, i) => p!.rows[i]!.push(...decodeF32(r, 'pending rows')));
+      for (const g of e.segments) {
+        const ids = decodeI32(g.ids, 'pending ids');
+        for (const id of ids) if (before.has(id)) throw new Error(`unbiased CKA: sample ${id} appears in two partials`);
+        for (const id of ids) p.samples.add(id);
+        p.segments.push({ ids, positions: decodeI32(g.positions, 'pending positions'), blocks: g.blocks.map((b) => decodeF32(b, 'pending rows')) });
+      }
     }
   }
 

@@ -13,6 +13,7 @@ import { PairwiseAccumulator, nullMatrix, type PairwiseResult } from './pairwise
 import { CovarianceAccumulator } from './covariance.js';
 import { HsicAccumulator } from './hsic.js';
 import { ProbeAccumulator } from './probe.js';
+import { RowSampleAccumulator } from './row-sample.js';
 
 export interface MetricsOptions {
   matmul: MatmulBackend;
@@ -102,7 +103,8 @@ function sanitize(value: unknown, path: string, warnings: string[]): unknown {
 
 export interface MetricParts {
   pairwise: PairwiseResult;
-  covariance: CovarianceAccumulator;
+  /** Biased CKA and DR: from the block Gram (sums), or from a bounded id-keyed row sample. */
+  covariance: CovarianceAccumulator | RowSampleAccumulator;
   hsic: HsicAccumulator;
   /** Absent without labels; `probeSkip` then says why when labels were given but cannot be used. */
   probe?: ProbeAccumulator;
@@ -156,9 +158,12 @@ export async function assembleMetrics(parts: MetricParts, opts: AssembleOptions)
   }
   const live = valid.map((v, b) => v && !state.degenerate[b]);
 
-  // Biased linear CKA from the block Gram.
+  // Biased linear CKA from the block Gram, or from the row sample.
   signal?.throwIfAborted();
-  const cka = cov.ckaMatrix(signal);
+  if (cov instanceof RowSampleAccumulator && cov.subsampled) {
+    warn(`representation rows were subsampled to ${cov.cap} of ${cov.seen} (seeded by sample id) for biased CKA and DR, to bound memory`);
+  }
+  const cka = cov instanceof RowSampleAccumulator ? await cov.ckaMatrix(opts.matmul, live) : cov.ckaMatrix(signal);
   for (let b = 0; b < L; b++) {
     if (live[b]) continue;
     for (let j = 0; j < L; j++) cka[b]![j] = cka[j]![b] = null;
@@ -186,7 +191,9 @@ export async function assembleMetrics(parts: MetricParts, opts: AssembleOptions)
   const perms = drPermutations(dBlock, drSeeds, opts.seed);
   let dr: DrInfo;
   if (live[drBlock]) {
-    const r = await drCkaCurveFromCovariance(cov.centred(drBlock, drBlock), dBlock, perms, { fractions, seeds: drSeeds, delta, signal });
+    const r = cov instanceof RowSampleAccumulator
+      ? await cov.drCurve(drBlock, perms, { fractions, seeds: drSeeds, seed: opts.seed, delta, matmul: opts.matmul, signal })
+      : await drCkaCurveFromCovariance(cov.centred(drBlock, drBlock), dBlock, perms, { fractions, seeds: drSeeds, delta, signal });
     dr = { ...r.info, block: drBlock };
     if (r.emptySubsets > 0) warn(`DR: ${r.emptySubsets} neuron subsets of block ${drBlock} contained only constant neurons and scored 0`);
   } else {
@@ -234,6 +241,7 @@ export async function computeMetrics(store: RepresentationStore, opts: MetricsOp
   pairwise.add(rows, N, store.hasInput ? { data: store.matrix('input'), width: store.inputDim! } : undefined);
   const cov = new CovarianceAccumulator(L);
   await cov.addRows(rows, N, opts.matmul);
+  await cov.settle(opts.matmul);
 
   // Sample ids and positions (several rows per sample under tokens).
   const ids = store.sampleIds();
