@@ -189,7 +189,7 @@ describe('blocklens CLI', () => {
 
   it('usage errors exit 2 with one line saying what is wrong, then where to look', () => {
     const cases: [string[], string][] = [
-      [['frobnicate', 'x.onnx'], "unknown command 'frobnicate' (expected blocks, analyze or merge)"],
+      [['frobnicate', 'x.onnx'], "unknown command 'frobnicate' (expected blocks, analyze, merge, rba, plan or verify)"],
       [['analyze'], 'analyze needs a MODEL path'],
       [['blocks'], 'blocks needs a MODEL path'],
       [['analyze', 'm.onnx', 'extra.onnx'], "unexpected argument 'extra.onnx'"],
