@@ -97,6 +97,10 @@ function ensureCodeServer() {
     npm_config_ignore_scripts: 'false',
     npm_config_update_notifier: 'false',
   };
+  // Under `npm test` the outer npm (Node 20) exports npm_config_user_agent ("… node/v20 …"): the
+  // inner npm would inherit it as its own user agent, and code-server's postinstall reads the Node
+  // version from it and refuses. Let the inner npm (Node 24) set its own.
+  delete env.npm_config_user_agent;
   run(node24, [npmCli(), 'install', '--no-save', '--no-audit', '--no-fund', '--unsafe-perm', '--prefix', codeServerDir, `code-server@${CODE_SERVER_VERSION}`], {
     env,
     cwd: codeServerDir,

@@ -33,6 +33,13 @@ describe('analysis spans: shards merge into the single run', () => {
       }
       assert.ok(worst < 1e-6, `${name}: spans differ by ${worst}`);
       assert.deepEqual(merged.spansExcluded, single.spansExcluded);
+      if (name === 'resnet_tiny') {
+        // 8×8 maps (64 positions) are subsampled to ~16 rows per sample, 4×4 and 2×2 maps are not.
+        const est = Object.fromEntries(single.spans.map((s) => [`${s.from}:${s.to}`, s.estimate]));
+        assert.equal(est['-1:0'], 'token-subsample');
+        assert.equal(est['2:3'], 'tokens');
+        assert.equal(est['4:5'], 'tokens');
+      }
     });
   }
 });

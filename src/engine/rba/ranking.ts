@@ -18,7 +18,8 @@ export function spanEntries(blocks: { index: number; parameters: number }[], sta
     skipRelErr: f.skip?.heldOut.relErr ?? null,
     skipR2: f.skip?.heldOut.r2 ?? null,
     paramsSaved: removedParams(f.map.from, f.map.to) - f.map.params,
-    estimate: stats.estimate,
+    // The rows of a span are its start block's (both ends share the grid).
+    estimate: stats.estimates.get(f.map.from) ?? stats.estimate,
     rows: { train: f.train.rows, heldOut: f.heldOut.rows },
   }));
   const key = (e: SpanEntry) => e.relErrAtLast ?? e.relErr ?? Infinity;

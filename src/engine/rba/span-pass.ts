@@ -113,6 +113,7 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
       this.excluded = planned.excluded;
     }
     const stats = new SpanStats({ sites, pairs, heldOut: this.opts.heldOut ?? DEFAULT_HELD_OUT, seed: this.opts.seed ?? 0 });
+    for (const s of sites) if (this.shapes.get(s.block)!.dims.length === 2) stats.estimates.set(s.block, 'pooled');
     if (sites.some((s) => this.shapes.get(s.block)!.dims.length === 2)) stats.estimate = 'pooled';
     return stats;
   }
@@ -148,7 +149,8 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
           if (keep[k] && hashUniform(seed, id * 65536 + (k % perSample)) >= frac) keep[k] = 0;
         }
         this.stats.estimate = 'token-subsample';
-      }
+        this.stats.estimates.set(block, 'token-subsample');
+      } else if (!this.stats.estimates.has(block)) this.stats.estimates.set(block, rank === 2 ? 'pooled' : 'tokens');
       rows.set(block, toRows(t, b.size, keep));
     }
     await this.stats.add(rows, ids, this.matmul);

@@ -109,6 +109,8 @@ export interface SpanStatsSnapshot {
   version: 1;
   config: SpanStatsConfig;
   estimate: SpanEstimate;
+  /** Per start block, when they differ (see SpanStats.estimates). */
+  estimates?: Record<string, SpanEstimate>;
   samples: number;
   splits: { train: SerializedSums; heldOut: SerializedSums };
 }
@@ -142,6 +144,8 @@ export class SpanStats {
   readonly train: SplitSums;
   readonly heldOut: SplitSums;
   estimate: SpanEstimate = 'tokens';
+  /** Per site: its rows are pooled (one per sample), a token subsample, or every token. */
+  readonly estimates = new Map<number, SpanEstimate>();
   samples = 0;
   /** Always one product per start block (tests compare it with the one-Gram path). */
   perSiteProducts = false;
@@ -380,6 +384,7 @@ export class SpanStats {
       version: 1,
       config: structuredClone(this.config),
       estimate: this.estimate,
+      estimates: Object.fromEntries([...this.estimates].map(([k, v]) => [String(k), v])),
       samples: this.samples,
       splits: { train: ser(this.train), heldOut: ser(this.heldOut) },
     };
@@ -415,6 +420,12 @@ export class SpanStats {
     };
     if (this.samples > 0 && snap.estimate !== this.estimate) this.estimate = 'token-subsample';
     else this.estimate = snap.estimate;
+    // A site subsampled in any shard is a subsample in the merge.
+    for (const [k, v] of Object.entries(snap.estimates ?? {})) {
+      const b = Number(k);
+      const cur = this.estimates.get(b);
+      this.estimates.set(b, cur === undefined || cur === v ? v : 'token-subsample');
+    }
     add(this.train, snap.splits.train);
     add(this.heldOut, snap.splits.heldOut);
     this.samples += snap.samples;
