@@ -86,8 +86,11 @@ function ensureCodeServer() {
   mkdirSync(codeServerDir, { recursive: true });
   writeFileSync(path.join(codeServerDir, 'package.json'), '{"private":true}\n');
   const { nodeHome, node24 } = harnessPaths();
+  // Under `npm test` the environment names Node 20 (npm_node_execpath, NODE, npm_config_*), and
+  // code-server's install scripts would pick it up: pass a clean one with Node 24 first on PATH.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|NODE$|NODE_OPTIONS$|INIT_CWD$)/i.test(k)));
   const env = {
-    ...process.env,
+    ...inherited,
     PATH: `${path.join(nodeHome, 'bin')}:${process.env.PATH}`,
     npm_config_nodedir: nodeHome,
     // Not this project's settings: code-server's own install needs its scripts.
