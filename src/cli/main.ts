@@ -11,10 +11,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import type { Progress } from '../engine/jobs/analyze.js';
 import { parseShard } from '../engine/jobs/partial.js';
+import { writePartialFile } from '../engine/jobs/partial-file.js';
 import { runJobHere } from '../engine/jobs/run.js';
 import { detectBlocks } from '../engine/blocks/detect.js';
 import { loadModelFile } from '../engine/onnx/model-file.js';
-import { writeFileAtomic, writeFilesAtomic } from '../engine/io/atomic-write.js';
+import { writeFilesAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
@@ -213,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await runWithSignals(job, !v.quiet);
     if (result.kind === 'partial') {
       fileForErrors = v.partial as string;
-      await writeFileAtomic(v.partial as string, JSON.stringify(result.partial) + '\n');
+      await writePartialFile(v.partial as string, result.partial);
       if (!v.quiet) process.stdout.write(`shard ${shard!.index + 1}/${shard!.count}: samples ${result.partial.range.start}..${result.partial.range.end - 1} of ${result.partial.totalSamples}\nwrote ${v.partial}\n`);
       return 0;
     }

@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { readPartial } from '../../src/engine/jobs/merge';
+import { PARTIAL_VERSION } from '../../src/engine/jobs/partial';
 import { validateReport } from '../../src/engine/report/validate';
 import { fixture, manifest, REPO } from '../helpers/fixtures';
 
@@ -22,15 +24,15 @@ describe('blocklens analyze --shard / merge', () => {
   const m = manifest.models.vit_tiny!;
   const common = [fixture(m.file), '--data', fixture(m.calibration.npy!), '--labels', fixture(m.calibration.labels!), '--samples', '200', '--quiet'];
 
-  it('two shards merged give the single run\'s report; the partials carry model hash, settings and id range', () => {
+  it('two shards merged give the single run\'s report; the partials carry model hash, settings and id range', async () => {
     assert.equal(run('analyze', ...common, '--out', 'single.json').code, 0);
     for (const k of [1, 2]) {
       const r = run('analyze', ...common, '--shard', `${k}/2`, '--partial', `part${k}.json`);
       assert.equal(r.code, 0, r.stderr);
     }
-    const p1 = JSON.parse(readFileSync(path.join(tmp, 'part1.json'), 'utf8'));
+    const p1 = await readPartial(path.join(tmp, 'part1.json'));
     assert.equal(p1.format, 'blocklens-partial');
-    assert.equal(p1.version, 1);
+    assert.equal(p1.version, PARTIAL_VERSION);
     assert.match(p1.modelIdentity, /^[0-9a-f]{64}$/);
     assert.deepEqual(p1.range, { start: 0, end: 100 });
     assert.equal(p1.settings.samples, 200);

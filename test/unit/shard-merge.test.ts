@@ -2,9 +2,13 @@
 // metric on every fixture (real models, real data), up to float rounding. And merge refuses
 // partials that do not make one analysis.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
 import { analyzeModel, analyzeShard, type AnalyzeOptions } from '../../src/engine/jobs/analyze';
-import { checkPartials, mergePartials, MergeError } from '../../src/engine/jobs/merge';
+import { checkPartials, mergePartials, MergeError, readPartial } from '../../src/engine/jobs/merge';
+import { writePartialFile } from '../../src/engine/jobs/partial-file';
 import type { AnalysisPartial } from '../../src/engine/jobs/partial';
 import type { AnalysisReport } from '../../src/engine/report/schema';
 import { fixture, manifest } from '../helpers/fixtures';
@@ -29,6 +33,10 @@ export function maxDifference(a: unknown, b: unknown, at = '', out = new Map<str
   return out;
 }
 
+const partialDir = mkdtempSync(path.join(tmpdir(), 'blocklens-shard-merge-'));
+after(() => rmSync(partialDir, { recursive: true, force: true }));
+let written = 0;
+
 function dataOf(name: string): Pick<AnalyzeOptions, 'data' | 'labels'> {
   const c = manifest.models[name]!.calibration;
   return { data: fixture(c.npy ?? c.npz!), ...(c.labels ? { labels: fixture(c.labels) } : {}) };
@@ -37,8 +45,10 @@ function dataOf(name: string): Pick<AnalyzeOptions, 'data' | 'labels'> {
 async function shards(opts: AnalyzeOptions, count: number): Promise<{ file: string; partial: AnalysisPartial }[]> {
   const out = [];
   for (let k = 0; k < count; k++) {
-    // Through JSON, as a partial file would be.
-    const partial = JSON.parse(JSON.stringify(await analyzeShard(opts, { index: k, count }))) as AnalysisPartial;
+    // Through a partial file, written and read as the CLI does.
+    const file = path.join(partialDir, `shard${k + 1}-${++written}.partial`);
+    await writePartialFile(file, await analyzeShard(opts, { index: k, count }));
+    const partial = await readPartial(file);
     out.push({ file: `shard${k + 1}.json`, partial });
   }
   return out;

@@ -1,10 +1,11 @@
 // The merge job: partial files of one sharded analysis → the report a single run would give.
 // Every consumer is rebuilt fresh (the identity of its merge), every shard's snapshot is folded
 // in, and the result goes through the same finishReport as a single run.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../linalg/index.js';
 import type { AnalysisReport } from '../report/schema.js';
 import { analysisConsumers, finishReport, type Progress } from './analyze.js';
+import { isPartialContainer, PARTIAL_MAGIC, PartialFileError, readPartialFile } from './partial-file.js';
 import { PARTIAL_FORMAT, PARTIAL_VERSION, type AnalysisPartial } from './partial.js';
 
 export interface MergeOptions {
@@ -22,17 +23,29 @@ export class MergeError extends Error {
 
 /** Reads and checks the format of one partial file. */
 export async function readPartial(file: string): Promise<AnalysisPartial> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new MergeError(`cannot read the partial: ${(e as Error).message}`, file);
-  }
   let p: AnalysisPartial;
   try {
-    p = JSON.parse(text) as AnalysisPartial;
-  } catch {
-    throw new MergeError('not a BlockLens partial (not JSON)', file);
+    const head = Buffer.alloc(PARTIAL_MAGIC.length);
+    const fh = await open(file, 'r');
+    try {
+      await fh.read(head, 0, head.length, 0);
+    } finally {
+      await fh.close();
+    }
+    if (isPartialContainer(head)) p = (await readPartialFile(file)) as AnalysisPartial;
+    else {
+      // Not the binary container: a JSON partial of an older blocklens (refused by version below) or not a partial.
+      const text = await readFile(file, 'utf8');
+      try {
+        p = JSON.parse(text) as AnalysisPartial;
+      } catch {
+        throw new MergeError('not a BlockLens partial (neither a partial container nor JSON)', file);
+      }
+    }
+  } catch (e) {
+    if (e instanceof MergeError) throw e;
+    if (e instanceof PartialFileError) throw new MergeError(e.reason, file);
+    throw new MergeError(`cannot read the partial: ${(e as Error).message}`, file);
   }
   if (!p || typeof p !== 'object' || p.format !== PARTIAL_FORMAT) throw new MergeError('not a BlockLens partial (no "format": "blocklens-partial")', file);
   if (p.version !== PARTIAL_VERSION) throw new MergeError(`partial format version ${String(p.version)}; this blocklens reads version ${PARTIAL_VERSION}`, file);

@@ -1,18 +1,19 @@
 // Partial analysis files: one shard's pass state, merged by `blocklens merge`.
 //
 // {
-//   format: 'blocklens-partial', version: 1, tool,
+//   format: 'blocklens-partial', version: 2, tool,
 //   modelIdentity: sha256 over the .onnx bytes and every external data file,
 //   settings: the request fields that change numbers (numericSettings),
 //   shard: { index, count }, range: { start, end } (sample ids), totalSamples, labels,
 //   meta: everything of the report that does not come from the data (model, blocks, pooling, ...),
-//   consumers: { [consumer name]: snapshot }   // typed arrays as base64 of their LE bytes
+//   consumers: { [consumer name]: snapshot }   // typed arrays as blobs of their LE bytes
 // }
+// stored in the binary container of partial-file.ts (this tree as its JSON header, arrays as blobs).
 import type { AnalysisReport, CalibrationInfo } from '../report/schema.js';
 import type { IdRange, Snapshot } from '../pass/types.js';
 
 export const PARTIAL_FORMAT = 'blocklens-partial';
-export const PARTIAL_VERSION = 1;
+export const PARTIAL_VERSION = 2; // 2: binary container (partial-file.ts); 1 was one JSON text
 
 export interface PartialMeta {
   model: AnalysisReport['model'];

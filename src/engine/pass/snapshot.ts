@@ -1,13 +1,24 @@
-// Lossless JSON encoding of typed arrays for consumer snapshots (partial files): the raw
-// little-endian bytes in base64, tagged with the element type. A float64 survives bit for bit.
+// Typed arrays inside consumer snapshots. `encodeArray` tags an array with its element type and
+// keeps the array itself (no copy, no text): the partial-file writer (jobs/partial-file.ts) stores
+// its raw little-endian bytes as a blob. JSON.stringify of a tagged array (tests, old partials)
+// gives the lossless `{dtype, length, base64}` form; the decode helpers accept both.
 
-export type EncodedArray = { dtype: 'f64' | 'f32' | 'i32'; length: number; base64: string };
+export type Dtype = 'f64' | 'f32' | 'i32';
+export type Encodable = Float64Array | Float32Array | Int32Array;
+export type EncodedArray = { dtype: Dtype; length: number; data: Encodable };
+type Base64Array = { dtype: Dtype; length: number; base64: string };
 
-type Encodable = Float64Array | Float32Array | Int32Array;
+export const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const DTYPES: readonly string[] = ['f64', 'f32', 'i32'];
 
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const dtypeSize = (d: Dtype): number => (d === 'f64' ? 8 : 4);
 
-function bytesLE(a: Encodable): Buffer {
+export function dtypeOf(a: Encodable): Dtype {
+  return a instanceof Float64Array ? 'f64' : a instanceof Float32Array ? 'f32' : 'i32';
+}
+
+/** The little-endian bytes of `a` (a view on it on little-endian machines, a swapped copy otherwise). */
+export function bytesLE(a: Encodable): Buffer {
   const bytes = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   if (LITTLE) return bytes;
   const copy = Buffer.from(bytes);
@@ -16,27 +27,44 @@ function bytesLE(a: Encodable): Buffer {
   return copy;
 }
 
-export function encodeArray(a: Encodable): EncodedArray {
-  const dtype = a instanceof Float64Array ? 'f64' : a instanceof Float32Array ? 'f32' : 'i32';
-  return { dtype, length: a.length, base64: bytesLE(a).toString('base64') };
+/** A typed array of `dtype` over a fresh, aligned copy of little-endian `bytes` (length must fit). */
+export function fromBytesLE(bytes: Uint8Array, dtype: Dtype): Encodable {
+  const buf = new ArrayBuffer(bytes.length);
+  const copy = Buffer.from(buf);
+  copy.set(bytes);
+  if (!LITTLE) {
+    if (dtypeSize(dtype) === 8) copy.swap64();
+    else copy.swap32();
+  }
+  return dtype === 'f64' ? new Float64Array(buf) : dtype === 'f32' ? new Float32Array(buf) : new Int32Array(buf);
 }
 
-function isEncoded(v: unknown): v is EncodedArray {
+export function encodeArray(a: Encodable): EncodedArray {
+  const e = { dtype: dtypeOf(a), length: a.length, data: a };
+  Object.defineProperty(e, 'toJSON', { enumerable: false, value: (): Base64Array => ({ dtype: e.dtype, length: e.length, base64: bytesLE(a).toString('base64') }) });
+  return e;
+}
+
+/** A tagged array as `encodeArray` (or the partial reader) makes it. */
+export function isEncodedArray(v: unknown): v is EncodedArray {
   const e = v as EncodedArray;
-  return !!e && typeof e === 'object' && typeof e.base64 === 'string' && typeof e.length === 'number' && ['f64', 'f32', 'i32'].includes(e.dtype);
+  return !!e && typeof e === 'object' && ArrayBuffer.isView(e.data) && typeof e.length === 'number' && DTYPES.includes(e.dtype);
+}
+
+function isBase64(v: unknown): v is Base64Array {
+  const e = v as Base64Array;
+  return !!e && typeof e === 'object' && typeof e.base64 === 'string' && typeof e.length === 'number' && DTYPES.includes(e.dtype);
 }
 
 function decodeAny(v: unknown, what: string): Encodable {
-  if (!isEncoded(v)) throw new Error(`${what}: not an encoded array`);
-  const bytes = Buffer.from(v.base64, 'base64');
-  const size = v.dtype === 'f64' ? 8 : 4;
-  if (bytes.length !== v.length * size) throw new Error(`${what}: ${bytes.length} bytes for ${v.length} ${v.dtype} values`);
-  if (!LITTLE) {
-    if (size === 8) bytes.swap64();
-    else bytes.swap32();
+  if (isEncodedArray(v)) {
+    if (v.data.length !== v.length || dtypeOf(v.data) !== v.dtype) throw new Error(`${what}: ${v.data.length} ${dtypeOf(v.data)} values tagged as ${v.length} ${v.dtype}`);
+    return v.data.slice(); // a copy, as decoding always gave: a merged consumer never aliases the snapshot's owner
   }
-  const copy = new Uint8Array(bytes).buffer; // aligned copy
-  return v.dtype === 'f64' ? new Float64Array(copy) : v.dtype === 'f32' ? new Float32Array(copy) : new Int32Array(copy);
+  if (!isBase64(v)) throw new Error(`${what}: not an encoded array`);
+  const bytes = Buffer.from(v.base64, 'base64');
+  if (bytes.length !== v.length * dtypeSize(v.dtype)) throw new Error(`${what}: ${bytes.length} bytes for ${v.length} ${v.dtype} values`);
+  return fromBytesLE(bytes, v.dtype);
 }
 
 export function decodeF64(v: unknown, what: string): Float64Array {

@@ -22,6 +22,7 @@
 //           with a token subsample (16 rows per sample).
 import type { MatmulBackend } from '../linalg/matmul.js';
 import { isHeldOut as probeHeldOut } from '../stats/probe.js';
+import { decodeF64, encodeArray, type EncodedArray } from '../pass/snapshot.js';
 
 /** A site is h_b for b = −1 (block 0's input) … L−1. */
 export interface SpanSite {
@@ -117,10 +118,10 @@ export interface SpanStatsSnapshot {
 
 interface SerializedSums {
   rows: Record<string, number>;
-  gram: Record<string, number[]>;
-  cross: Record<string, number[]>;
+  gram: Record<string, EncodedArray | number[]>;
+  cross: Record<string, EncodedArray | number[]>;
   ysq: Record<string, number>;
-  ysum: Record<string, number[]>;
+  ysum: Record<string, EncodedArray | number[]>;
 }
 
 /** Row block of one site for one batch: `rows` × width, float64, with each row's sample index. */
@@ -374,10 +375,10 @@ export class SpanStats {
   snapshot(): SpanStatsSnapshot {
     const ser = (s: SplitSums): SerializedSums => ({
       rows: Object.fromEntries([...s.rows].map(([k, v]) => [String(k), v])),
-      gram: Object.fromEntries([...s.gram].map(([k, v]) => [String(k), Array.from(v)])),
-      cross: Object.fromEntries([...s.cross].map(([k, v]) => [k, Array.from(v)])),
+      gram: Object.fromEntries([...s.gram].map(([k, v]) => [String(k), encodeArray(v.slice())])),
+      cross: Object.fromEntries([...s.cross].map(([k, v]) => [k, encodeArray(v.slice())])),
       ysq: Object.fromEntries([...s.ysq].map(([k, v]) => [String(k), v])),
-      ysum: Object.fromEntries([...s.ysum].map(([k, v]) => [String(k), Array.from(v)])),
+      ysum: Object.fromEntries([...s.ysum].map(([k, v]) => [String(k), encodeArray(v.slice())])),
     });
     return {
       kind: 'rba-span-stats',
@@ -409,7 +410,8 @@ export class SpanStats {
     if (!same) throw new Error('cannot merge RBA span statistics of different sites, spans, seed or held-out fraction');
     const add = (dst: SplitSums, src: SerializedSums) => {
       for (const k of [...dst.rows.keys()]) dst.rows.set(k, dst.rows.get(k)! + src.rows[String(k)]!);
-      const addArr = (a: Float64Array, b: number[]) => {
+      const addArr = (a: Float64Array, src: EncodedArray | number[] | undefined) => {
+        const b = Array.isArray(src) ? src : decodeF64(src, 'RBA span statistics');
         if (a.length !== b.length) throw new Error('internal: span statistics of different sizes');
         for (let k = 0; k < a.length; k++) a[k]! += b[k]!;
       };
