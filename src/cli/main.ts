@@ -8,7 +8,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import { analyzeModel, type AnalyzeOptions, type Progress } from '../engine/analysis/analyze.js';
-import { detectBlocks } from '../engine/blocks/detect.js';
+import { explainBlocks, formatBlocks } from './blocks-command.js';
 import { loadModelFile } from '../engine/onnx/model-file.js';
 import { writeFileAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
@@ -16,7 +16,7 @@ import type { AnalysisReport, PoolingRequest } from '../engine/report/schema.js'
 import { TOOL_VERSION } from '../engine/version.js';
 
 const USAGE = `Usage:
-  blocklens blocks  MODEL [--json] [--blocks T,T,...] [--block-input T]
+  blocklens blocks  MODEL [--json] [--blocks T,T,...] [--block-input T] [--granularity G] [--pooling P]
   blocklens analyze MODEL [options]
 
 Analyze options:
@@ -30,6 +30,9 @@ Analyze options:
   --pooling P          auto | cls | mean | last | gap | tokens (default auto)
   --blocks T,T,...     block output tensors, overriding detection
   --block-input T      tensor taken as block 0's input
+  --granularity G      layer (default) | sublayer: each residual sub-block (attention, MLP)
+  --layout ntd|tnd     3-D block outputs batch-first [N,T,d] or sequence-first [T,N,d],
+                       when the graph cannot tell (also nchw|nhwc for images, below)
   --dr-block N         block for the diffused-redundancy curve (default: last)
   --delta X            DR threshold δ (default 0.9)
   --seq-len N          sequence length for symbolic dims (synthetic / padding)
@@ -59,6 +62,7 @@ const OPTIONS = {
   pooling: { type: 'string' },
   blocks: { type: 'string' },
   'block-input': { type: 'string' },
+  granularity: { type: 'string' },
   'dr-block': { type: 'string' },
   delta: { type: 'string' },
   'seq-len': { type: 'string' },
@@ -197,27 +201,15 @@ export async function main(argv: string[]): Promise<number> {
     fileForErrors = model;
     const blocks = v.blocks?.split(',').map((s) => s.trim()).filter(Boolean);
 
+    const granularity = oneOf('granularity', v.granularity, ['layer', 'sublayer'] as const);
+    const seqLayout = v.layout === 'ntd' || v.layout === 'tnd' ? v.layout : undefined;
+
     if (command === 'blocks') {
-      const loaded = await loadModelFile(model);
-      let det;
-      try {
-        det = detectBlocks(loaded.model, { blocks, blockInput: v['block-input'] });
-      } catch (e) {
-        throw Object.assign(e as Error, { file: model });
-      }
-      const out = {
-        method: det.method,
-        blockInput: det.blockInput,
-        explanation: det.explanation,
-        blocks: det.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output, parameters: b.parameters })),
-        warnings: det.warnings,
-      };
-      if (v.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-      else {
-        process.stdout.write(`${det.explanation}\n`);
-        for (const b of out.blocks) process.stdout.write(`  ${String(b.index).padStart(3)}  ${b.name}  →  ${b.output}  (${b.parameters} params)\n`);
-        for (const w of det.warnings) process.stdout.write(`warning: ${w}\n`);
-      }
+      const out = await explainBlocks(model, {
+        blocks, blockInput: v['block-input'], granularity, layout: seqLayout,
+        pooling: oneOf<PoolingRequest>('pooling', v.pooling, ['auto', 'cls', 'mean', 'last', 'gap', 'tokens']),
+      });
+      process.stdout.write(v.json ? JSON.stringify(out, null, 2) + '\n' : formatBlocks(out));
       return 0;
     }
 
@@ -231,6 +223,8 @@ export async function main(argv: string[]): Promise<number> {
       pooling: oneOf<PoolingRequest>('pooling', v.pooling, ['auto', 'cls', 'mean', 'last', 'gap', 'tokens']),
       blocks,
       blockInput: v['block-input'],
+      granularity,
+      layout: seqLayout,
       drBlock: int('dr-block', v['dr-block']),
       delta: num('delta', v.delta),
       seqLen: int('seq-len', v['seq-len'], 1),
@@ -247,7 +241,7 @@ export async function main(argv: string[]): Promise<number> {
     if (v.std) image.std = list('std', v.std);
     if (v.preset) image.preset = oneOf('preset', v.preset, ['imagenet', 'none'] as const);
     if (v.color) image.color = oneOf('color', v.color, ['rgb', 'grayscale'] as const);
-    if (v.layout) image.layout = oneOf('layout', v.layout, ['nchw', 'nhwc'] as const);
+    if (v.layout && !seqLayout) image.layout = oneOf('layout', v.layout, ['nchw', 'nhwc', 'ntd', 'tnd'] as const) as 'nchw' | 'nhwc';
     if (v['skip-bad-images']) image.skipBad = true;
     if (Object.keys(image).length) opts.image = image;
     if (opts.delta !== undefined && !(opts.delta > 0 && opts.delta <= 1)) throw new UsageError('--delta must be in (0, 1]');

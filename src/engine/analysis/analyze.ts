@@ -4,7 +4,9 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { detectBlocks, type BlockDetection } from '../blocks/detect.js';
 import { GraphIndex } from '../blocks/graph-index.js';
-import { choosePooling, exposeTensors, instrumentModel, type PoolingChoice, type PoolTarget } from '../blocks/instrument.js';
+import { exposeTensors, instrumentModel, type PoolingChoice, type PoolTarget } from '../blocks/instrument.js';
+import { planRepresentations } from '../blocks/plan.js';
+import type { SequenceLayout } from '../report/schema.js';
 import { openCalibration, type CalibrationBatch, type CalibrationHints, type InputSpec, type OpenOptions, type OrtDtype } from '../calibration/index.js';
 import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../linalg/index.js';
 import { checkExternalData, countParameters, loadModelFile, type LoadedModel } from '../onnx/model-file.js';
@@ -136,7 +138,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
   t0 = performance.now();
   let detection: BlockDetection;
   try {
-    detection = detectBlocks(loaded.model, { blocks: opts.blocks, blockInput: opts.blockInput });
+    detection = detectBlocks(loaded.model, { blocks: opts.blocks, blockInput: opts.blockInput, granularity: opts.granularity });
   } catch (e) {
     throw Object.assign(e as Error, { file: opts.model });
   }
@@ -172,6 +174,7 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     let session: Awaited<ReturnType<typeof openModelSession>> | undefined;
     disposers.push(async () => session?.dispose());
     let pooling: PoolingChoice | undefined;
+    let layout: SequenceLayout | undefined;
     const store = new RepresentationStore({ blocks: L, maxRows: opts.maxRows ?? DEFAULT_MAX_ROWS, seed });
     const labels: number[] = [];
     let correct = 0;
@@ -186,15 +189,19 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
     for await (const batch of source.batches(batchSize, opts.signal)) {
       const feeds = toOrtFeeds(batch);
       if (!session) {
-        // Ranks from value_info, else from one probe run on this batch.
-        if (targets.some((t) => t.rank < 0)) {
-          await probeRanks(loaded, targets, source.fixedBatchSize ? feeds : firstSample(batch), opts);
-        }
-        const last = targets.find((t) => t.key === String(L - 1))!;
-        pooling = choosePooling(opts.pooling ?? 'auto', index, last.tensor, last.rank);
+        // Ranks from value_info, else from one probe run on this batch, which also shows the
+        // layout of 3-D block outputs; `auto` pooling evaluates the attention mask.
+        const plan = await planRepresentations({
+          model: loaded.model, index, dir: loaded.dir, threads: opts.threads, targets, lastKey: String(L - 1),
+          requested: opts.pooling ?? 'auto', layout: opts.layout, feeds, batchSize: batch.size,
+        }).catch((e: Error) => {
+          throw Object.assign(e, { file: opts.model });
+        });
+        pooling = plan.pooling;
+        layout = plan.layout;
         // The model's own outputs are only fetched when labels let us score them.
         const keepOutputs = batch.labels !== undefined;
-        const inst = instrumentModel(loaded.model, targets, { pooling: pooling.used, maskInput, keepOutputs });
+        const inst = instrumentModel(loaded.model, targets, { pooling: pooling.used, maskInput, keepOutputs, layout });
         progress({ phase: 'session' });
         const ts = performance.now();
         session = await openModelSession(inst.model, loaded.dir, opts);
@@ -312,9 +319,13 @@ export async function analyzeModel(opts: AnalyzeOptions): Promise<AnalysisReport
         sizeBytes: loaded.sizeBytes,
       },
       blocks: detection.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output, parameters: b.parameters })),
-      detection: { method: detection.method, blockInput: detection.blockInput, explanation: detection.explanation },
+      detection: {
+        method: detection.method, blockInput: detection.blockInput, explanation: detection.explanation,
+        blockInputReason: detection.blockInputReason, granularity: detection.granularity, rejected: detection.rejected,
+        ...(layout ? { layout } : {}),
+      },
       calibration: { ...info },
-      pooling: { requested: opts.pooling ?? 'auto', used: pooling.used, reason: pooling.reason },
+      pooling: { requested: opts.pooling ?? 'auto', used: pooling.used, reason: pooling.reason, evidence: pooling.evidence },
       warnings,
       metrics,
       ...(modelAccuracy ? { modelAccuracy } : {}),
