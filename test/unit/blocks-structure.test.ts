@@ -106,9 +106,12 @@ describe('rule 1: block input by role (residual stream), not by reader count', (
     const d = detectBlocks(model);
     assert.deepEqual(d.blocks.map((b) => b.output), ['h0', 'h1', 'h2']);
     assert.equal(d.blockInput, 'x');
-    const s = detectBlocks(stripNames(model).model);
+    assert.match(d.blockInputReason, /residual stream/);
+    const { model: bare, rename } = stripNames(model);
+    const s = detectBlocks(bare);
     assert.equal(s.method, 'residual-adds');
-    assert.equal(s.blocks.length, 3);
+    assert.deepEqual(s.blocks.map((b) => b.output), ['h0', 'h1', 'h2'].map(rename));
+    assert.equal(s.blockInput, rename('x'));
   });
 });
 
