@@ -8,7 +8,7 @@ import { detectBlocks, BlockDetectionError } from '../../src/engine/blocks/detec
 import { GraphIndex } from '../../src/engine/blocks/graph-index';
 import { instrumentModel, POOLED_PREFIX, type PoolTarget } from '../../src/engine/blocks/instrument';
 import { planRepresentations } from '../../src/engine/blocks/plan';
-import { evaluateCausalMask } from '../../src/engine/blocks/probe';
+import { evaluateCausalMask, fusedCausalAttention } from '../../src/engine/blocks/probe';
 import { encodeModel } from '../../src/engine/onnx/codec';
 import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
 import { loadModelFile } from '../../src/engine/onnx/model-file';
@@ -143,6 +143,26 @@ describe('rule 2: causal masks built at run time, recognised by evaluation', () 
     assert.equal(report.calibration.samples, ref.n_samples);
     assert.notEqual(report.metrics.br[0], null);
     ref.br.forEach((b, i) => assert.ok(Math.abs(report.metrics.br[i]! - b!) <= 1e-4 * Math.abs(b!), `br[${i}] ${report.metrics.br[i]} vs ${b}`));
+  });
+});
+
+describe('rule 2: masks with earlier context and fused attention ops', () => {
+  it('a mask over P cached + T new keys (key j visible from query i iff j ≤ i + P) is causal; the same mask with ≥ is not', async () => {
+    for (const [op, causal] of [['LessOrEqual', true], ['GreaterOrEqual', false]] as const) {
+      const model = contextMaskModel(op);
+      const c = await evaluateCausalMask(model, new GraphIndex(model.graph!), { dir: FIXTURES });
+      assert.equal(c.causal, causal, c.detail);
+      if (causal) assert.match(c.detail, /after \d+ context positions/);
+    }
+  });
+
+  it('ONNX Attention(is_causal=1) and ORT GroupQueryAttention are causal by their semantics', () => {
+    const mk = (n: NodeProto) => new GraphIndex(makeGraph({ nodes: [n], inputs: [makeValueInfo('q', DataType.FLOAT, ['N', 'T', 8])], outputs: [makeValueInfo('o', DataType.FLOAT, ['N', 'T', 8])] }));
+    assert.match(fusedCausalAttention(mk(makeNode('Attention', ['q', 'q', 'q'], ['o'], [attr.int('is_causal', 1)])))!, /is_causal=1/);
+    assert.equal(fusedCausalAttention(mk(makeNode('Attention', ['q', 'q', 'q'], ['o'], [attr.int('is_causal', 0)]))), undefined);
+    const gqa = makeNode('GroupQueryAttention', ['q', 'q', 'q'], ['o']);
+    gqa.domain = 'com.microsoft';
+    assert.match(fusedCausalAttention(mk(gqa))!, /causal by definition/);
   });
 });
 
@@ -369,3 +389,44 @@ function seqFirstModel(xDims: (number | string)[]): ModelProto {
   });
 }
 
+
+/**
+ * ids [N,T] → x = E[ids] [N,T,4]; keys = Concat(past [N,P,4], x·Wk); scores = (x·Wq)·keysᵀ [N,T,P+T]
+ * plus a mask built at run time from Range and `op`: key j vs query i + P.
+ */
+function contextMaskModel(op: 'LessOrEqual' | 'GreaterOrEqual'): ModelProto {
+  const f = (name: string, dims: number[]) => makeTensor(name, DataType.FLOAT, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, k) => Math.sin(k + 1)));
+  const i64 = (name: string, v: number[], dims = [v.length]) => makeTensor(name, DataType.INT64, dims, BigInt64Array.from(v.map(BigInt)));
+  const nodes: NodeProto[] = [
+    makeNode('Gather', ['E', 'ids'], ['x']),
+    makeNode('MatMul', ['x', 'Wq'], ['q']),
+    makeNode('MatMul', ['x', 'Wk'], ['kn']),
+    makeNode('Concat', ['past', 'kn'], ['k'], [attr.int('axis', 1)]),
+    makeNode('Transpose', ['k'], ['kt'], [attr.ints('perm', [0, 2, 1])]),
+    makeNode('MatMul', ['q', 'kt'], ['scores']),
+    makeNode('Shape', ['ids'], ['sid']),
+    makeNode('Gather', ['sid', 'one'], ['T'], [attr.int('axis', 0)]),
+    makeNode('Shape', ['past'], ['sp']),
+    makeNode('Gather', ['sp', 'one'], ['P'], [attr.int('axis', 0)]),
+    makeNode('Add', ['P', 'T'], ['PT']),
+    makeNode('Range', ['zero', 'T', 'one'], ['qi']),
+    makeNode('Add', ['qi', 'P'], ['qpos']),
+    makeNode('Range', ['zero', 'PT', 'one'], ['kpos']),
+    makeNode('Unsqueeze', ['qpos', 'ax1'], ['qcol']),
+    makeNode('Unsqueeze', ['kpos', 'ax0'], ['krow']),
+    makeNode(op, ['krow', 'qcol'], ['keep']),
+    makeNode('Where', ['keep', 'zf', 'neg'], ['mask']),
+    makeNode('Add', ['scores', 'mask'], ['biased']),
+    makeNode('Softmax', ['biased'], ['probs'], [attr.int('axis', -1)]),
+  ];
+  return makeModel({
+    graph: makeGraph({
+      nodes,
+      inputs: [makeValueInfo('ids', DataType.INT64, ['N', 'T']), makeValueInfo('past', DataType.FLOAT, ['N', 'P', 4])],
+      outputs: [makeValueInfo('probs', DataType.FLOAT, ['N', 'T', 'PT'])],
+      initializers: [f('E', [8, 4]), f('Wq', [4, 4]), f('Wk', [4, 4]), i64('one', [1], []), i64('zero', [0], []), i64('ax0', [0]), i64('ax1', [1]),
+        makeTensor('zf', DataType.FLOAT, [], new Float32Array([0])), makeTensor('neg', DataType.FLOAT, [], new Float32Array([-1e4]))],
+    }),
+    opset: 13,
+  });
+}

@@ -422,8 +422,10 @@ function fromResidualAdds(index: GraphIndex, st: Structure, granularity: Granula
   let groupingWhy = '';
   if (granularity === 'layer') {
     const exact = periodOf(chain.map((a) => st.subBlockSignature(a)));
-    const coarse = exact ?? periodOf(chain.map((a) => st.coarseSignature(a)));
-    if (exact !== undefined) {
+    const coarse = periodOf(chain.map((a) => st.coarseSignature(a)));
+    // A layer holds one attention sub-block: alternating window/shifted-window attention (Swin)
+    // repeats exactly only every 4 adds, but attention/MLP every 2.
+    if (exact !== undefined && (coarse === undefined || exact <= coarse)) {
       period = exact;
       groupingWhy = exact > 1 ? `the ${chain.length} residual sub-blocks repeat with period ${exact} (same operators every ${exact} adds)` : '';
     } else if (coarse !== undefined) {

@@ -228,7 +228,10 @@ export function choosePooling(
   if (causal) {
     evidence.push(causal.detail);
     if (causal.causal) {
-      return { used: 'last', reason: `auto: the attention mask '${causal.tensor}' is causal (lower-triangular, the same for any tokens, when evaluated) → last valid token`, evidence };
+      const what = causal.tensor
+        ? `the attention mask '${causal.tensor}' is causal (triangular, the same for any tokens, when evaluated)`
+        : `the attention is causal (${causal.detail})`;
+      return { used: 'last', reason: `auto: ${what} → last valid token`, evidence };
     }
   }
   const staticMask = findCausalMask(index);

@@ -170,6 +170,8 @@ function isTableLookup(index: GraphIndex, st: Structure, n: number): boolean {
  * ids and its last two axes are T×T with one value on and below the diagonal and another above.
  */
 export async function evaluateCausalMask(model: ModelProto, index: GraphIndex, settings: ProbeSettings): Promise<CausalCheck> {
+  const fused = fusedCausalAttention(index);
+  if (fused) return { causal: true, detail: `fused attention: ${fused}` };
   const st = new Structure(index);
   const cands = maskCandidates(index, st);
   if (cands.length === 0) return { causal: false, detail: 'no mask is combined with the attention scores before a Softmax' };
@@ -218,33 +220,57 @@ function numbers(t: ort.Tensor): number[] {
   return out;
 }
 
-/** Describes the pattern when every trailing T×T slab is triangular (same value pairs). */
+/**
+ * Describes the pattern when every trailing R×C slab (C ≥ R keys for R queries, the first C − R
+ * being earlier context) is causal: one value where key j ≤ query i + (C − R), another elsewhere.
+ * The transposed orientation (keys × queries) counts too.
+ */
 function triangular(v: number[], dims: readonly number[]): string | undefined {
   if (dims.length < 2) return undefined;
-  const T = dims[dims.length - 1]!;
-  if (T < 3 || dims[dims.length - 2] !== T) return undefined;
-  const slabs = v.length / (T * T);
+  const R = dims[dims.length - 2]!;
+  const C = dims[dims.length - 1]!;
+  if (Math.min(R, C) < 3) return undefined;
+  const slabs = v.length / (R * C);
   for (const lowerOpen of [true, false]) {
+    if (lowerOpen ? C < R : R < C) continue;
+    const off = lowerOpen ? C - R : R - C;
     let allowed: number | undefined;
     let blocked: number | undefined;
     let ok = true;
     for (let s = 0; s < slabs && ok; s++) {
-      for (let i = 0; i < T && ok; i++) {
-        for (let j = 0; j < T && ok; j++) {
-          const x = v[s * T * T + i * T + j]!;
-          const open = lowerOpen ? j <= i : j >= i;
+      for (let i = 0; i < R && ok; i++) {
+        for (let j = 0; j < C && ok; j++) {
+          const x = v[s * R * C + i * C + j]!;
+          const open = lowerOpen ? j - i <= off : i - j <= off;
           if (open) {
             allowed ??= x;
-            ok = Object.is(x, allowed) || x === allowed;
+            ok = x === allowed || (Number.isNaN(x) && Number.isNaN(allowed));
           } else {
             blocked ??= x;
-            ok = Object.is(x, blocked) || x === blocked;
+            ok = x === blocked || (Number.isNaN(x) && Number.isNaN(blocked));
           }
         }
       }
     }
     if (ok && allowed !== undefined && blocked !== undefined && allowed !== blocked) {
-      return `${lowerOpen ? 'lower' : 'upper'}-triangular (${fmt(allowed)} on and ${lowerOpen ? 'below' : 'above'} the diagonal, ${fmt(blocked)} elsewhere)`;
+      const ctx = off > 0 ? ` after ${off} context positions` : '';
+      return `${lowerOpen ? 'lower' : 'upper'}-triangular${ctx} (${fmt(allowed)} on and ${lowerOpen ? 'below' : 'above'} the diagonal, ${fmt(blocked)} elsewhere)`;
+    }
+  }
+  return undefined;
+}
+
+/** Fused attention ops whose semantics say causal: ONNX Attention(is_causal=1), ORT's contrib ops. */
+export function fusedCausalAttention(index: GraphIndex): string | undefined {
+  for (const node of index.nodes) {
+    const a = (name: string) => Number(node.attribute.find((x) => x.name === name)?.i ?? 0);
+    const what = `${node.domain ? node.domain + '.' : ''}${node.opType} ${node.name ?? ''}`.trim();
+    if ((!node.domain || node.domain === 'ai.onnx') && node.opType === 'Attention' && a('is_causal') === 1) return `${what} has is_causal=1`;
+    if (node.domain === 'com.microsoft') {
+      if (node.opType === 'Attention' && a('unidirectional') === 1) return `${what} has unidirectional=1`;
+      if (node.opType === 'GroupQueryAttention' || node.opType === 'DecoderMaskedMultiHeadAttention' || node.opType === 'DecoderMaskedSelfAttention') {
+        return `${what} (causal by definition)`;
+      }
     }
   }
   return undefined;
