@@ -9,6 +9,7 @@ import { jsMatmul as mm } from '../../src/engine/linalg/index.js';
 import { computeMetrics } from '../../src/engine/stats/metrics.js';
 import { close, randn } from '../helpers/stats.js';
 import { RepresentationStore } from '../../src/engine/stats/store.js';
+import { isHeldOut } from '../../src/engine/stats/probe.js';
 
 async function curve(x: Float64Array, n: number, d: number, method: 'gram' | 'feature' = 'feature', seed = 1, seeds = 5) {
   const perms = drPermutations(d, seeds, seed);
@@ -123,8 +124,11 @@ test('probe on linearly separable labels reaches accuracy 1; classes balanced â†
   assert.ok(info);
   assert.equal(info.fullAccuracy, 1);
   assert.equal(info.classes, 3);
-  assert.equal(info.testSamples, 24); // round(0.2Â·40) per class
-  assert.equal(info.trainSamples, 96);
+  // Held out: the samples whose key u(seed, id) < 0.2 (a function of the id alone).
+  const held = Array.from({ length: n }, (_, id) => id).filter((id) => isHeldOut(1, id, 0.2));
+  assert.equal(info.testSamples, held.length);
+  assert.equal(info.trainSamples, n - held.length);
+  assert.ok(held.length > 0.1 * n && held.length < 0.3 * n, `${held.length} of ${n} held out`);
   assert.equal(info.mean[info.mean.length - 1], 1);
   assert.deepEqual(info.perClass[info.perClass.length - 1], [1, 1, 1]);
   assert.equal(info.gini[info.gini.length - 1], 0);

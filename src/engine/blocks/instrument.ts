@@ -52,9 +52,9 @@ export function instrumentModel(model: ModelProto, targets: PoolTarget[], opts: 
     initializer: [...graph.initializer, ...b.initializers],
     output: [...(opts.keepOutputs ? graph.output : []), ...newOutputs],
   };
-  delete newGraph.$wire;
+  // `$wire` stays on both copies: the encoder writes the edited fields from the objects and keeps
+  // the fields it does not know verbatim (model-local functions, training info, ...).
   const copy: ModelProto = { ...model, graph: newGraph };
-  delete copy.$wire;
   return { model: copy, outputs };
 }
 
@@ -64,9 +64,7 @@ export function exposeTensors(model: ModelProto, tensors: string[]): ModelProto 
   const newGraph: GraphProto = { ...graph, output: tensors.map((t) => makeValueInfo(t, DataType.UNDEFINED)) };
   // An output ValueInfo with no type is accepted by ONNX Runtime.
   for (const o of newGraph.output) delete o.type;
-  delete newGraph.$wire;
   const copy: ModelProto = { ...model, graph: newGraph };
-  delete copy.$wire;
   return copy;
 }
 

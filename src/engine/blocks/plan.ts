@@ -62,10 +62,11 @@ export async function planRepresentations(o: PlanOptions): Promise<Representatio
       if (!layout) {
         throw new LayoutError(`block outputs are 3-D with dims [${d.join(', ')}] for a batch of ${n}: the batch axis cannot be told; ${LAYOUT_HELP}`);
       }
+      // (No batch sizes in the note: shards of one analysis must give the same report.)
       layoutNotes.push(
         layout === 'tnd'
-          ? `block outputs are sequence-first [T, N, d] (dims [${d.join(', ')}] for a batch of ${n}): transposed to [N, T, d] before pooling`
-          : `block outputs are batch-first [N, T, d] (dims [${d.join(', ')}] for a batch of ${n})`,
+          ? 'block outputs are sequence-first [T, N, d] (the batch is their axis 1 in a probe run): transposed to [N, T, d] before pooling'
+          : 'block outputs are batch-first [N, T, d] (the batch is their axis 0 in a probe run)',
       );
     }
   } else if (layout && last.rank === 3) {
@@ -94,4 +95,20 @@ function firstOf(feeds: Record<string, ort.Tensor>, n: number): Record<string, o
     out[k] = new (t.constructor as typeof ort.Tensor)(t.type as 'float32', data as Float32Array, [1, ...dims.slice(1)]);
   }
   return out;
+}
+
+/**
+ * The pooling for a pass whose ranks are known: layout of 3-D block outputs from the first batch
+ * (`feeds`), and for `auto` the attention mask evaluated once. What runPass calls.
+ */
+export async function decidePooling(o: {
+  model: ModelProto; index: GraphIndex; dir: string; threads?: number; lastTensor: string; rank: number;
+  requested: PoolingRequest; layout?: SequenceLayout; feeds: Record<string, ort.Tensor>; batchSize: number;
+}): Promise<PoolingChoice & { layout?: SequenceLayout }> {
+  const targets: PoolTarget[] = [{ key: 'last', tensor: o.lastTensor, rank: o.rank }];
+  const plan = await planRepresentations({
+    model: o.model, index: o.index, dir: o.dir, threads: o.threads, targets, lastKey: 'last',
+    requested: o.requested, layout: o.layout, feeds: o.feeds, batchSize: o.batchSize,
+  });
+  return { ...plan.pooling, layout: plan.layout };
 }

@@ -9,7 +9,7 @@ import { swapToLittle, type RowReader, type StoredArray } from './npy';
 import { sortedSubset } from '../random';
 import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape, formatShape, product, shapeProblem, unravel } from './shapes';
-import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions } from './types';
+import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions, type SampleRange } from './types';
 
 /** Keys of an .npz that hold labels when they are not model inputs. */
 export const NPZ_LABEL_KEYS = ['labels', 'label', 'y', 'targets', 'target'];
@@ -175,13 +175,13 @@ export class ArraySource extends BaseSource {
     super();
   }
 
-  protected async *produce(batchSize: number, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
+  protected async *produce(batchSize: number, range: SampleRange, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
     const readers: RowReader[] = [];
     try {
       for (const b of this.bindings) readers.push(await b.arr.openReader());
-      for (let start = 0; start < this.samples; start += batchSize) {
+      for (let start = range.start; start < range.end; start += batchSize) {
         throwIfAborted(signal);
-        const rows = this.selection.slice(start, Math.min(this.samples, start + batchSize));
+        const rows = this.selection.slice(start, Math.min(range.end, start + batchSize));
         const feeds: CalibrationBatch['feeds'] = {};
         for (let k = 0; k < this.bindings.length; k++) {
           const b = this.bindings[k];
@@ -205,7 +205,7 @@ export class ArraySource extends BaseSource {
           });
           feeds[b.spec.name] = { dtype: b.spec.dtype, dims: [rows.length, ...b.perDims], data };
         }
-        const batch: CalibrationBatch = { feeds, size: rows.length };
+        const batch: CalibrationBatch = { feeds, size: rows.length, first: start };
         if (this.labels) batch.labels = this.labels.slice(start, start + rows.length);
         yield batch;
       }

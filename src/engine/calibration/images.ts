@@ -21,7 +21,7 @@ import { seededPermutation } from '../random';
 import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape } from './shapes';
 import { DEFAULT_IMAGE_SIZE } from './synthetic';
-import { abortError, CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type ImageOptions, type InputSpec, type OpenOptions } from './types';
+import { abortError, CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type ImageOptions, type InputSpec, type OpenOptions, type SampleRange } from './types';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -354,13 +354,13 @@ export class ImageSource extends BaseSource {
     return src;
   }
 
-  protected async *produce(batchSize: number, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
+  protected async *produce(batchSize: number, range: SampleRange, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
     const { spec, geo } = this.plan;
     const per = geo.height * geo.width * geo.channels;
     const perDims = this.info.inputs[0].shape.slice(1);
     // Prefetch: decodes run up to `concurrency` images ahead of the one being written.
     const pending = new Map<number, Promise<Uint8Array>>();
-    let next = 0;
+    let next = range.start;
     const start = (i: number) => {
       const p = decodeRgb(this.files[i], this.plan).catch((e: unknown) => {
         if (e instanceof CalibrationError) throw e;
@@ -370,8 +370,8 @@ export class ImageSource extends BaseSource {
       pending.set(i, p);
     };
     try {
-      for (let s = 0; s < this.samples; s += batchSize) {
-        const b = Math.min(batchSize, this.samples - s);
+      for (let s = range.start; s < range.end; s += batchSize) {
+        const b = Math.min(batchSize, range.end - s);
         const data: FeedData =
           this.plan.raw ? new Uint8Array(b * per)
             : spec.dtype === 'float16' ? new Uint16Array(b * per)
@@ -379,13 +379,13 @@ export class ImageSource extends BaseSource {
                 : new Float32Array(b * per);
         for (let k = 0; k < b; k++) {
           const i = s + k;
-          while (next < this.samples && next < i + this.concurrency) start(next++);
+          while (next < range.end && next < i + this.concurrency) start(next++);
           throwIfAborted(signal);
           const rgb = await raceAbort(pending.get(i)!, signal);
           pending.delete(i);
           writeSample(rgb, this.plan, data, k, spec.dtype);
         }
-        const batch: CalibrationBatch = { feeds: { [spec.name]: { dtype: spec.dtype, dims: [b, ...perDims], data } }, size: b };
+        const batch: CalibrationBatch = { feeds: { [spec.name]: { dtype: spec.dtype, dims: [b, ...perDims], data } }, size: b, first: s };
         if (this.labels) batch.labels = this.labels.slice(s, s + b);
         yield batch;
       }

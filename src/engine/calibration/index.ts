@@ -22,7 +22,7 @@ export { encodeNpy, npyHeaderBytes, parseNpyHeader, type NpyHeader } from './npy
 export { SYNTHETIC_DEFAULT_SAMPLES, DEFAULT_SEQ_LEN, DEFAULT_IMAGE_SIZE, FALLBACK_VOCAB } from './synthetic';
 export { IMAGENET_MEAN, IMAGENET_STD, IMAGE_EXTENSIONS } from './images';
 export { halfToFloat, floatToHalf } from './dtype';
-export { FeedHasher } from './base';
+export { SampleHasher } from './base';
 
 export async function openCalibration(opts: OpenOptions): Promise<CalibrationSource> {
   if (!opts.inputs.length) throw new CalibrationError(undefined, 'the model has no inputs to feed');

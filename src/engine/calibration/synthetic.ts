@@ -5,7 +5,7 @@ import { BaseSource } from './base';
 import { allocate, floatToHalf, isFloat } from './dtype';
 import { Rng } from '../random';
 import { fixedBatchOf, isSymbolic, product, roleOf } from './shapes';
-import { CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type InputSpec, type OpenOptions } from './types';
+import { CalibrationError, throwIfAborted, type CalibrationBatch, type FeedData, type InputSpec, type OpenOptions, type SampleRange } from './types';
 
 /**
  * Default sample count for synthetic data: 512 = two minibatches of 256, the batch size of the
@@ -121,7 +121,7 @@ export class SyntheticSource extends BaseSource {
       samples,
       seed: this.seed,
       batchSize: 0,
-      preprocessing: { seqLen, imageSize, generator: 'xoshiro128** + Box–Muller, one stream per input' },
+      preprocessing: { seqLen, imageSize, generator: 'xoshiro128** + Box–Muller, one stream per (input, sample id)' },
       inputs: this.plans.map((p) => ({ name: p.spec.name, dtype: p.spec.dtype, shape: [samples, ...p.dims], fill: describe(p.fill) })),
       note: [
         'Synthetic data (random inputs): it shows the model\'s structure — how much each block changes what flows through it — not how the model behaves on a real task. Give calibration data from your task to judge what can be removed.',
@@ -130,40 +130,48 @@ export class SyntheticSource extends BaseSource {
     };
   }
 
-  protected async *produce(batchSize: number, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
-    const rngs = this.plans.map((_, i) => new Rng(this.seed, i));
-    for (let start = 0; start < this.samples; start += batchSize) {
+  protected async *produce(batchSize: number, range: SampleRange, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
+    for (let start = range.start; start < range.end; start += batchSize) {
       throwIfAborted(signal);
-      const b = Math.min(batchSize, this.samples - start);
+      const b = Math.min(batchSize, range.end - start);
       const feeds: CalibrationBatch['feeds'] = {};
       this.plans.forEach((p, i) => {
-        feeds[p.spec.name] = { dtype: p.spec.dtype, dims: [b, ...p.dims], data: generate(p, b, rngs[i]) };
+        feeds[p.spec.name] = { dtype: p.spec.dtype, dims: [b, ...p.dims], data: generate(p, i, b, start, this.seed) };
       });
-      yield { feeds, size: b };
+      yield { feeds, size: b, first: start };
     }
   }
 }
 
-function generate(p: Plan, b: number, rng: Rng): FeedData {
+/**
+ * Samples first … first + b − 1 of input `inputIndex`. Sample `id` draws from its own stream
+ * Rng(seed, inputIndex, 'sample', id), so any range of ids is generated without the ones before.
+ */
+function generate(p: Plan, inputIndex: number, b: number, first: number, seed: number): FeedData {
   const n = b * p.per;
   const dtype = p.spec.dtype;
   const out = allocate(dtype, n);
   const lastDim = p.dims.length ? p.dims[p.dims.length - 1] : 1;
-  const valueAt = (i: number): number => {
-    switch (p.fill.kind) {
-      case 'normal': return rng.normal();
-      case 'ones': case 'true': return 1;
-      case 'zeros': return 0;
-      case 'positions': return i % lastDim;
-      case 'tokens': return rng.int(p.fill.vocab);
+  const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
+  for (let s = 0; s < b; s++) {
+    const rng = p.fill.kind === 'normal' || p.fill.kind === 'tokens' ? new Rng(seed, inputIndex, 'sample', first + s) : undefined;
+    const valueAt = (i: number): number => {
+      switch (p.fill.kind) {
+        case 'normal': return rng!.normal();
+        case 'ones': case 'true': return 1;
+        case 'zeros': return 0;
+        case 'positions': return i % lastDim;
+        case 'tokens': return rng!.int(p.fill.vocab);
+      }
+    };
+    const base = s * p.per;
+    if (big) {
+      for (let i = 0; i < p.per; i++) (out as BigInt64Array)[base + i] = BigInt(valueAt(i));
+    } else if (dtype === 'float16') {
+      for (let i = 0; i < p.per; i++) out[base + i] = floatToHalf(valueAt(i));
+    } else {
+      for (let i = 0; i < p.per; i++) out[base + i] = valueAt(i);
     }
-  };
-  if (out instanceof BigInt64Array || out instanceof BigUint64Array) {
-    for (let i = 0; i < n; i++) out[i] = BigInt(valueAt(i));
-  } else if (dtype === 'float16') {
-    for (let i = 0; i < n; i++) out[i] = floatToHalf(valueAt(i));
-  } else {
-    for (let i = 0; i < n; i++) out[i] = valueAt(i);
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { sortedSubset } from '../random';
 import { requestedCount, roundToFixedBatch } from './sample-count';
 import { fixedBatchOf, formatModelShape, roleOf, type InputRole } from './shapes';
 import { DEFAULT_SEQ_LEN } from './synthetic';
-import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions } from './types';
+import { CalibrationError, throwIfAborted, type CalibrationBatch, type InputSpec, type OpenOptions, type SampleRange } from './types';
 
 const LINE_LABEL_KEYS = ['label', 'labels'];
 
@@ -223,7 +223,7 @@ export class TokenSource extends BaseSource {
     return src;
   }
 
-  protected async *produce(batchSize: number, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
+  protected async *produce(batchSize: number, range: SampleRange, signal?: AbortSignal): AsyncGenerator<CalibrationBatch> {
     const name = basename(this.path);
     const fills: Fills = { generated: new Map() };
     let sampleIndex = 0; // index among non-empty lines
@@ -244,15 +244,21 @@ export class TokenSource extends BaseSource {
         feeds[p.spec.name] = { dtype: p.spec.dtype, dims: [b, p.T], data };
       });
       const start = pick - b;
-      const batch: CalibrationBatch = { feeds, size: b };
+      const batch: CalibrationBatch = { feeds, size: b, first: start };
       if (this.labels) batch.labels = this.labels.slice(start, pick);
       rows = [];
       return batch;
     };
     throwIfAborted(signal);
     for await (const { line, lineNo } of readLines(this.path)) {
-      if (pick >= this.samples) break;
+      if (pick >= range.end) break;
       if (this.selection[pick] === sampleIndex) {
+        if (pick < range.start) {
+          // Before this range: skipped (ids are positions in the selection, whatever the range).
+          pick++;
+          sampleIndex++;
+          continue;
+        }
         rows.push(toRow(this.kind, line, lineNo, name, this.path, this.plans, this.tokenizer, this.vocab, fills));
         pick++;
         if (rows.length === batchSize) {

@@ -32,6 +32,8 @@ export interface FeedTensor {
 
 export interface CalibrationBatch {
   feeds: Record<string, FeedTensor>;
+  /** Global id of the batch's first sample: the batch holds ids first … first + size − 1. */
+  first: number;
   /** Number of samples in this batch (the batch dimension of every feed). */
   size: number;
   /** Integer class labels for the samples of this batch, when the source has labels. */
@@ -41,7 +43,7 @@ export interface CalibrationBatch {
 export interface CalibrationSource {
   /**
    * What the source is. `checksum` is updated as batches stream (sha256 over the exact tensors
-   * fed, in order) and is final once an iteration of `batches()` has ended; `batchSize` is set by
+   * fed, see SampleHasher) and is final once an iteration of `batches()` has ended; `batchSize` is set by
    * `batches()`.
    */
   readonly info: CalibrationInfo;
@@ -55,10 +57,19 @@ export interface CalibrationSource {
   /**
    * Streams the data in batches of `batchSize` (the last one may be smaller). May be called
    * more than once; every iteration yields the same tensors in the same order. Aborting
-   * `signal` stops the iteration with an `AbortError`.
+   * `signal` stops the iteration with an `AbortError`. With `range`, only the samples with ids
+   * range.start … range.end − 1 are read (sample k of the full stream has id k, whatever the
+   * range), so shards of a calibration set read disjoint ranges. `info.checksum` then covers
+   * that range (see SampleHasher: shard states combine into the full one).
    */
-  batches(batchSize: number, signal?: AbortSignal): AsyncIterable<CalibrationBatch>;
+  batches(batchSize: number, signal?: AbortSignal, range?: SampleRange): AsyncIterable<CalibrationBatch>;
   close(): Promise<void>;
+}
+
+/** Half-open range of sample ids [start, end). */
+export interface SampleRange {
+  start: number;
+  end: number;
 }
 
 export interface CalibrationHints {

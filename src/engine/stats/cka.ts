@@ -53,7 +53,7 @@ function frob2(a: Float64Array): number {
   return s;
 }
 
-function dot(a: Float64Array, b: Float64Array): number {
+export function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
@@ -165,13 +165,13 @@ export function hsic1FromParts(tr: number, sumK: number, sumL: number, rowK: Flo
   return (tr + (sumK * sumL) / ((n - 1) * (n - 2)) - (2 / (n - 2)) * kl1) / (n * (n - 3));
 }
 
-interface ZeroDiagGram {
+export interface ZeroDiagGram {
   k: Float64Array;
   rows: Float64Array;
   total: number;
 }
 
-function zeroDiagParts(k: Float64Array, n: number): ZeroDiagGram {
+export function zeroDiagParts(k: Float64Array, n: number): ZeroDiagGram {
   for (let i = 0; i < n; i++) k[i * n + i] = 0;
   const rows = new Float64Array(n);
   let total = 0;
