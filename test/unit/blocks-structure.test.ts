@@ -177,6 +177,29 @@ describe('rule 3: residual adds with a projection shortcut', () => {
     assert.deepEqual(d.blocks.map((b) => b.output), m.blocks.outputs.map(rename));
   });
 
+  it("ONNX Runtime's fused SkipLayerNormalization is a residual add; its sum output is the stream", () => {
+    // pre-LN MLP stack as ORT's transformer optimizer writes it: SkipLN(f_k, h_{k-1}) → [LN for the next block, , , h_k]
+    const nodes: NodeProto[] = [makeNode('LayerNormalization', ['x', 'g', 'b'], ['n0'], [attr.int('axis', -1)])];
+    const inits = [makeTensor('g', DataType.FLOAT, [4], new Float32Array(4).fill(1)), makeTensor('b', DataType.FLOAT, [4], new Float32Array(4))];
+    let h = 'x';
+    for (let i = 0; i < 3; i++) {
+      inits.push(makeTensor(`w${i}`, DataType.FLOAT, [4, 4], new Float32Array(16).fill(0.1)), makeTensor(`v${i}`, DataType.FLOAT, [4, 4], new Float32Array(16).fill(0.2)));
+      nodes.push(makeNode('MatMul', [`n${i}`, `w${i}`], [`a${i}`]), makeNode('Relu', [`a${i}`], [`r${i}`]), makeNode('MatMul', [`r${i}`, `v${i}`], [`f${i}`]));
+      const sk = makeNode('SkipLayerNormalization', [`f${i}`, h, 'g', 'b'], [`n${i + 1}`, '', '', `h${i}`]);
+      sk.domain = 'com.microsoft';
+      nodes.push(sk);
+      h = `h${i}`;
+    }
+    const model = makeModel({
+      graph: makeGraph({ nodes, inputs: [makeValueInfo('x', DataType.FLOAT, ['N', 4])], outputs: [makeValueInfo('n3', DataType.FLOAT, ['N', 4])], initializers: inits }),
+      opset: 13,
+    });
+    const d = detectBlocks(model);
+    assert.equal(d.method, 'residual-adds');
+    assert.deepEqual(d.blocks.map((b) => b.output), ['h0', 'h1', 'h2']);
+    assert.equal(d.blockInput, 'x');
+  });
+
   it('shortcuts made of pooling + 1×1 conv, or a Gemm, count too', () => {
     for (const shortcut of ['pool+conv', 'gemm'] as const) {
       const model = projectionChain(shortcut);
@@ -304,6 +327,37 @@ describe('rule 6: sequence-first layouts', () => {
   });
 });
 
+describe('rule 6 for feature maps: channels-last blocks are pooled over H and W, not over W and C', () => {
+  it('NHWC residual blocks (Transpose after each Conv, as tf2onnx writes) are transposed before gap', async () => {
+    const model = nhwcModel();
+    const index = new GraphIndex(model.graph!);
+    const d = detectBlocks(model);
+    assert.deepEqual(d.blocks.map((b) => b.output), ['o0', 'o1', 'o2']);
+    const targets: PoolTarget[] = d.blocks.map((b) => ({ key: String(b.index), tensor: b.output, rank: -1 }));
+    const plan = await planRepresentations({ model, index, dir: FIXTURES, targets, lastKey: '2', requested: 'auto' });
+    assert.equal(plan.pooling.used, 'gap');
+    assert.ok(plan.channelsLast?.('o2'));
+    assert.ok(plan.pooling.evidence.some((e) => /channels-last/.test(e)));
+    const inst = instrumentModel(model, targets, { pooling: 'gap', keepOutputs: false, channelsLast: plan.channelsLast });
+    // Expose the raw block output too, to pool it by hand.
+    inst.model.graph!.output.push(makeValueInfo('o2', DataType.FLOAT, ['N', 4, 4, 3]));
+    const session = await ort.InferenceSession.create(encodeModel(inst.model));
+    const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, (_, i) => Math.cos(i * 0.3));
+    const out = await session.run({ x: new ort.Tensor('float32', x, [2, 3, 4, 4]) });
+    const pooled = out[`${POOLED_PREFIX}2`]!;
+    assert.deepEqual(pooled.dims, [2, 3]);
+    const raw = out['o2']!.data as Float32Array; // [2, 4, 4, 3]
+    for (let n = 0; n < 2; n++) {
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let p = 0; p < 16; p++) sum += raw[(n * 16 + p) * 3 + c]!;
+        assert.ok(Math.abs((pooled.data as Float32Array)[n * 3 + c]! - sum / 16) < 1e-5);
+      }
+    }
+    await session.release();
+  });
+});
+
 describe('rule 7: the choices are explained', () => {
   it('detection lists the rejected routes and the block input reason; errors name --blocks', async () => {
     const loaded = await loadModelFile(fixture(manifest.models.preln_stripped!.file));
@@ -427,6 +481,26 @@ function contextMaskModel(op: 'LessOrEqual' | 'GreaterOrEqual'): ModelProto {
       initializers: [f('E', [8, 4]), f('Wq', [4, 4]), f('Wk', [4, 4]), i64('one', [1], []), i64('zero', [0], []), i64('ax0', [0]), i64('ax1', [1]),
         makeTensor('zf', DataType.FLOAT, [], new Float32Array([0])), makeTensor('neg', DataType.FLOAT, [], new Float32Array([-1e4]))],
     }),
+    opset: 13,
+  });
+}
+
+/** x NCHW [N,3,4,4] → h = Transpose to NHWC → 3 blocks: h + T(relu(Conv(T⁻¹(h)))) in NHWC. */
+function nhwcModel(): ModelProto {
+  const nodes: NodeProto[] = [makeNode('Transpose', ['x'], ['h'], [attr.ints('perm', [0, 2, 3, 1])])];
+  const inits: ReturnType<typeof makeTensor>[] = [];
+  let h = 'h';
+  for (let i = 0; i < 3; i++) {
+    inits.push(makeTensor(`w${i}`, DataType.FLOAT, [3, 3, 3, 3], Float32Array.from({ length: 81 }, (_, k) => Math.sin(k + i) * 0.2)));
+    nodes.push(makeNode('Transpose', [h], [`c${i}`], [attr.ints('perm', [0, 3, 1, 2])]));
+    nodes.push(makeNode('Conv', [`c${i}`, `w${i}`], [`k${i}`], [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])]));
+    nodes.push(makeNode('Relu', [`k${i}`], [`r${i}`]));
+    nodes.push(makeNode('Transpose', [`r${i}`], [`t${i}`], [attr.ints('perm', [0, 2, 3, 1])]));
+    nodes.push(makeNode('Add', [h, `t${i}`], [`o${i}`]));
+    h = `o${i}`;
+  }
+  return makeModel({
+    graph: makeGraph({ nodes, inputs: [makeValueInfo('x', DataType.FLOAT, ['N', 3, 4, 4])], outputs: [makeValueInfo(h, DataType.FLOAT, ['N', 4, 4, 3])], initializers: inits }),
     opset: 13,
   });
 }

@@ -25,6 +25,8 @@ export interface InstrumentOptions {
   keepOutputs: boolean;
   /** Layout of 3-D block outputs; `tnd` ones are transposed to [N, T, d] before pooling. */
   layout?: SequenceLayout;
+  /** Which 4-D targets are channels-last [N, H, W, C] (transposed to NCHW before pooling). */
+  channelsLast?: (tensor: string) => boolean;
 }
 
 export interface Instrumented {
@@ -42,7 +44,7 @@ export function instrumentModel(model: ModelProto, targets: PoolTarget[], opts: 
   const newOutputs = [];
   for (const t of targets) {
     const out = `${POOLED_PREFIX}${t.key}`;
-    b.pool(t.tensor, t.rank, opts.pooling, out, opts.maskInput, opts.layout);
+    b.pool(t.tensor, t.rank, opts.pooling, out, opts.maskInput, opts.layout, t.rank === 4 && !!opts.channelsLast?.(t.tensor));
     outputs.set(t.key, out);
     newOutputs.push(makeValueInfo(out, DataType.FLOAT));
   }
@@ -116,9 +118,15 @@ class PoolBuilder {
     return this.node('Cast', [x], [attr.int('to', DataType.FLOAT)], out);
   }
 
-  pool(x0: string, rank: number, pooling: Pooling, out: string, mask?: string, layout?: SequenceLayout): void {
-    // Sequence-first [T, N, d] → [N, T, d]: every pooling below reads the batch on axis 0.
-    const x = rank === 3 && layout === 'tnd' ? this.node('Transpose', [x0], [attr.ints('perm', [1, 0, 2])]) : x0;
+  pool(x0: string, rank: number, pooling: Pooling, out: string, mask?: string, layout?: SequenceLayout, channelsLast?: boolean): void {
+    // Sequence-first [T, N, d] → [N, T, d], NHWC → NCHW: every pooling below reads the batch on
+    // axis 0 and, for 4-D maps, the channels on axis 1.
+    const x =
+      rank === 3 && layout === 'tnd'
+        ? this.node('Transpose', [x0], [attr.ints('perm', [1, 0, 2])])
+        : rank === 4 && channelsLast
+          ? this.node('Transpose', [x0], [attr.ints('perm', [0, 3, 1, 2])])
+          : x0;
     if (rank <= 2) {
       // Already one vector per sample.
       this.castFloat(x, out);

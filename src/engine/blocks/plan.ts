@@ -6,6 +6,7 @@ import type { ModelProto } from '../onnx/types.js';
 import type { PoolingRequest, SequenceLayout } from '../report/schema.js';
 import type { GraphIndex } from './graph-index.js';
 import { choosePooling, type PoolingChoice, type PoolTarget } from './instrument.js';
+import { Structure } from './structure.js';
 import { evaluateCausalMask, LAYOUT_HELP, LayoutError, layoutFromDims, probeDims, tinyFeeds, type CausalCheck, type ProbeSettings } from './probe.js';
 
 export interface PlanOptions extends ProbeSettings {
@@ -28,6 +29,8 @@ export interface RepresentationPlan {
   pooling: PoolingChoice;
   /** Set when block outputs are 3-D. */
   layout?: SequenceLayout;
+  /** Set when the last block's 4-D output is channels-last (NHWC): tells which targets are. */
+  channelsLast?: (tensor: string) => boolean;
   causal?: CausalCheck;
 }
 
@@ -73,12 +76,21 @@ export async function planRepresentations(o: PlanOptions): Promise<Representatio
     layoutNotes.push(`layout ${layout} given with --layout`);
   }
   if (last.rank !== 3) layout = undefined;
+  // 4-D maps: channels on axis 1 unless the graph moved them after the last Conv.
+  let channelsLast: ((tensor: string) => boolean) | undefined;
+  if (last.rank === 4) {
+    const st = new Structure(o.index);
+    if (st.channelAxis(last.tensor) === 3) {
+      channelsLast = (t: string) => st.channelAxis(t) === 3;
+      layoutNotes.push('block outputs are channels-last [N, H, W, C] (a Transpose after their last Conv moves the channels to axis 3): transposed to NCHW before pooling');
+    }
+  }
 
   let causal: CausalCheck | undefined;
   if (o.requested === 'auto' && last.rank === 3) causal = await evaluateCausalMask(o.model, o.index, o);
   const pooling = choosePooling(o.requested, o.index, last.tensor, last.rank, causal);
   pooling.evidence.push(...layoutNotes);
-  return { pooling, layout, causal };
+  return { pooling, layout, channelsLast, causal };
 }
 
 /** The first sample of every feed (all feeds carry the batch on axis 0). */
@@ -104,11 +116,11 @@ function firstOf(feeds: Record<string, ort.Tensor>, n: number): Record<string, o
 export async function decidePooling(o: {
   model: ModelProto; index: GraphIndex; dir: string; threads?: number; lastTensor: string; rank: number;
   requested: PoolingRequest; layout?: SequenceLayout; feeds: Record<string, ort.Tensor>; batchSize: number;
-}): Promise<PoolingChoice & { layout?: SequenceLayout }> {
+}): Promise<PoolingChoice & { layout?: SequenceLayout; channelsLast?: (tensor: string) => boolean }> {
   const targets: PoolTarget[] = [{ key: 'last', tensor: o.lastTensor, rank: o.rank }];
   const plan = await planRepresentations({
     model: o.model, index: o.index, dir: o.dir, threads: o.threads, targets, lastKey: 'last',
     requested: o.requested, layout: o.layout, feeds: o.feeds, batchSize: o.batchSize,
   });
-  return { ...plan.pooling, layout: plan.layout };
+  return { ...plan.pooling, layout: plan.layout, channelsLast: plan.channelsLast };
 }

@@ -22,6 +22,13 @@ const SHORTCUT_OPS = new Set([
   'Conv', 'ConvTranspose', 'BatchNormalization', 'AveragePool', 'MaxPool', 'LpPool', 'Gemm', 'MatMul', 'Cast', 'Identity',
   'Pad', 'Add', 'Mul', 'Sub', 'Div', 'Slice', 'DequantizeLinear', 'QuantizeLinear',
 ]);
+/** Ops that keep every axis where it is (elementwise, normalisation over channels, pooling). */
+const AXIS_PRESERVING_OPS = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Clip', 'Elu', 'Selu',
+  'Gelu', 'Erf', 'Cast', 'Identity', 'BatchNormalization', 'InstanceNormalization', 'MaxPool', 'AveragePool', 'Pad', 'Dropout',
+]);
+/** ONNX Runtime contrib ops that fuse a residual add with the norm after it. */
+const SKIP_NORM_OPS = new Set(['SkipLayerNormalization', 'SkipSimplifiedLayerNormalization']);
 /** What makes a shortcut a projection rather than a plain elementwise step. */
 const PROJECTING_OPS = new Set(['Conv', 'ConvTranspose', 'AveragePool', 'MaxPool', 'LpPool', 'Gemm', 'MatMul', 'Slice']);
 
@@ -93,7 +100,10 @@ export class Structure {
     const index = this.index;
     const out: ResidualAdd[] = [];
     index.nodes.forEach((node, i) => {
-      if ((node.opType !== 'Add' && node.opType !== 'Sum') || node.domain || node.input.length !== 2) return;
+      const plain = (node.opType === 'Add' || node.opType === 'Sum') && !node.domain && node.input.length === 2;
+      // ONNX Runtime's fused residual + norm: the sum is output 3 when kept, else output 0 (post-LN).
+      const fused = node.domain === 'com.microsoft' && SKIP_NORM_OPS.has(node.opType) && node.input.length >= 2;
+      if (!plain && !fused) return;
       const [a, b] = node.input;
       if (!a || !b || a === b || !node.output[0]) return;
       if (this.isWeightLike(a) || this.isWeightLike(b)) return;
@@ -106,11 +116,30 @@ export class Structure {
   }
 
   private identityResidual(node: number, skip: string, branch: string): ResidualAdd | undefined {
-    if (!this.index.dataDependsOn(branch, skip)) return undefined;
-    const between = this.nodesBetween(skip, branch);
+    // A fused SkipLayerNormalization hands the stream on as its sum output and the next
+    // sub-block reads its normalised output: the branch starts from that sibling.
+    const from = this.index.dataDependsOn(branch, skip) ? skip : this.normalisedSibling(skip);
+    if (!from || !this.index.dataDependsOn(branch, from)) return undefined;
+    const between = this.nodesBetween(from, branch);
     // f(x) must apply weights (rules out x + c·x³ in a tanh-GELU, x·cos + rot(x)·sin, …).
     if (!between.some((n) => this.isWeightedNode(n))) return undefined;
-    return { node, skip, branch, out: this.index.nodes[node]!.output[0]!, projection: false };
+    return { node, skip, from, branch, out: this.sumOutput(node), projection: false };
+  }
+
+  /** For the sum output of a fused SkipLayerNormalization, its normalised output. */
+  private normalisedSibling(t: string): string | undefined {
+    const p = this.index.producer.get(t);
+    if (p === undefined) return undefined;
+    const node = this.index.nodes[p]!;
+    if (node.domain !== 'com.microsoft' || !SKIP_NORM_OPS.has(node.opType) || node.output[3] !== t) return undefined;
+    return node.output[0] || undefined;
+  }
+
+  /** The tensor carrying the sum: an Add's output, or a fused SkipLayerNormalization's. */
+  private sumOutput(n: number): string {
+    const node = this.index.nodes[n]!;
+    if (node.domain === 'com.microsoft' && SKIP_NORM_OPS.has(node.opType) && node.output[3]) return node.output[3];
+    return node.output[0]!;
   }
 
   /** `short` = P(x) with P a short projection (≤ 4 ops), `branch` = f(x) with weights, longer than P. */
@@ -131,7 +160,7 @@ export class Structure {
       if (!index.dataDependsOn(branch, cur)) continue;
       const between = this.nodesBetween(cur, branch);
       if (between.length <= path.length || !between.some((n) => this.isWeightedNode(n))) continue;
-      return { node, skip: cur, branch, out: index.nodes[node]!.output[0]!, projection: true };
+      return { node, skip: cur, from: cur, branch, out: this.sumOutput(node), projection: true };
     }
     return undefined;
   }
@@ -144,11 +173,14 @@ export class Structure {
     if (n === 0) return [];
     const best = new Array<number>(n).fill(1);
     const prev = new Array<number>(n).fill(-1);
+    // The nearest earlier add whose sum this add's stream descends from (in a chain it is the
+    // previous one, so this is linear in the number of adds, not quadratic).
     for (let j = 0; j < n; j++) {
-      for (let i = 0; i < j; i++) {
-        if (best[i]! + 1 > best[j]! && index.dataDependsOn(residual[j]!.skip, residual[i]!.out)) {
+      for (let i = j - 1; i >= 0; i--) {
+        if (index.dataDependsOn(residual[j]!.skip, residual[i]!.out)) {
           best[j] = best[i]! + 1;
           prev[j] = i;
+          break;
         }
       }
     }
@@ -201,12 +233,12 @@ export class Structure {
 
   /** Op-type multiset of the sub-block an add closes: every node on value paths from its stream input to its output. */
   subBlockSignature(add: ResidualAdd): string {
-    return opSignature(this.index, this.nodesBetween(add.skip, add.out));
+    return opSignature(this.index, this.nodesBetween(add.from, add.out));
   }
 
   /** A coarser signature: weighted-op count and whether it attends (Softmax). */
   coarseSignature(add: ResidualAdd): string {
-    const nodes = this.nodesBetween(add.skip, add.out);
+    const nodes = this.nodesBetween(add.from, add.out);
     const weighted = nodes.filter((n) => this.isWeightedNode(n)).length;
     const attends = nodes.some((n) => this.index.nodes[n]!.opType === 'Softmax');
     return `${attends ? 'attention' : 'feed-forward'}:${weighted}`;
@@ -283,6 +315,35 @@ export class Structure {
     return node.domain ? `${node.domain}.${node.opType}` : node.opType;
   }
 
+  /**
+   * Axis that carries the channels of a 4-D tensor: 1 at a Conv's output, moved by the Transposes
+   * between the nearest Conv before it and the tensor (tf2onnx keeps NHWC between its convs).
+   * Undefined when a reshape or anything else that moves axes is in between.
+   */
+  channelAxis(tensor: string, budget = { left: 64 }): number | undefined {
+    const index = this.index;
+    if (budget.left-- <= 0) return undefined;
+    const p = index.producer.get(tensor);
+    if (p === undefined) return undefined;
+    const node = index.nodes[p]!;
+    if (node.domain) return undefined;
+    if (node.opType === 'Conv' || node.opType === 'ConvTranspose') return 1;
+    if (node.opType === 'Transpose') {
+      const perm = node.attribute.find((a) => a.name === 'perm')?.ints.map(Number);
+      const inner = node.input[0] ? this.channelAxis(node.input[0], budget) : undefined;
+      if (!perm || inner === undefined) return undefined;
+      const axis = perm.indexOf(inner);
+      return axis >= 0 ? axis : undefined;
+    }
+    if (!AXIS_PRESERVING_OPS.has(node.opType)) return undefined;
+    // Elementwise: the first operand that leads back to a Conv (for a residual Add, the branch).
+    for (const inp of this.dataInputs(node)) {
+      const axis = this.channelAxis(inp, budget);
+      if (axis !== undefined) return axis;
+    }
+    return undefined;
+  }
+
   /** Output width (channels / features) of a weighted node, from its weight's dims. */
   weightedWidth(n: number): number | undefined {
     const index = this.index;
@@ -311,6 +372,8 @@ export interface ResidualAdd {
   node: number;
   /** The stream x the add carries forward (identity), or x itself when the shortcut projects x. */
   skip: string;
+  /** Where the sub-block's computation starts: `skip`, or a fused norm's normalised output. */
+  from: string;
   /** The operand computed by the sub-block f(x). */
   branch: string;
   out: string;

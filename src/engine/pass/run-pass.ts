@@ -174,7 +174,7 @@ async function buildSession(
     if (r.kind === 'gram' && r.rows === 'pooled') for (const t of r.tensors) addPooled(keyOfTensor(t));
   }
   const outputsWanted = requests.some((r) => r.kind === 'output');
-  const inst = instrumentModel(model.loaded.model, targets, { pooling: choice.used, maskInput: model.maskInput, keepOutputs: outputsWanted, layout: choice.layout });
+  const inst = instrumentModel(model.loaded.model, targets, { pooling: choice.used, maskInput: model.maskInput, keepOutputs: outputsWanted, layout: choice.layout, channelsLast: choice.channelsLast });
   for (const [name, out] of inst.outputs) pooledKeys.get(name)!.output = out;
   const instModel: ModelProto = { ...inst.model, graph: { ...inst.model.graph! } };
   const have = new Set(instModel.graph!.output.map((o) => o.name));
@@ -196,8 +196,8 @@ async function buildSession(
       const rank3 = r.tensors.every((t) => (rankOf(t) ?? 0) === 3);
       gramSpecs.set(r.id, { id: r.id, parts, mode: 'rows', ones: r.ones, mask: tokens && rank3 ? model.maskInput : undefined });
     } else {
-      if (choice.layout === 'tnd') {
-        throw Object.assign(new Error('block outputs are sequence-first [T, N, d]: token-level cross-products need batch-first blocks; name batch-first block outputs with --blocks'), { file: model.file });
+      if (choice.layout === 'tnd' || choice.channelsLast) {
+        throw Object.assign(new Error('block outputs are sequence-first [T, N, d] or channels-last: token-level cross-products need batch-first, channels-first blocks; name such block outputs with --blocks'), { file: model.file });
       }
       const parts = r.tensors.map((t) => ({ tensor: t, rank: rankOf(t) ?? 3 }));
       const rank3 = parts.every((p) => p.rank === 3);
