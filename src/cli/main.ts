@@ -1,117 +1,33 @@
 // `blocklens`: the engine from a terminal (CI, remote GPU boxes, batch jobs).
 //
 //   blocklens blocks  MODEL [--json]
-//   blocklens analyze MODEL [--data PATH] [--samples N] [--batch N] [--seed N] [--pooling P]
-//                     [--blocks T,T,...] [--out report.json] [--html report.html]
+//   blocklens analyze MODEL [options] [--out report.json] [--html report.html]
+//   blocklens analyze MODEL [options] --shard K/N --partial FILE
+//   blocklens merge   FILE... [--out report.json] [--html report.html]
 //
+// Options, their help text and the request they build come from one table (protocol/options.ts).
 // Exit codes: 0 success, 1 bad input (one line on stderr), 2 usage error, 130 interrupted.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
-import { analyzeModel, type AnalyzeOptions, type Progress } from '../engine/analysis/analyze.js';
+import type { Progress } from '../engine/jobs/analyze.js';
+import { parseShard } from '../engine/jobs/partial.js';
+import { runJobHere } from '../engine/jobs/run.js';
 import { explainBlocks, formatBlocks } from './blocks-command.js';
-import { loadModelFile } from '../engine/onnx/model-file.js';
-import { writeFileAtomic } from '../engine/io/atomic-write.js';
+import { writeFileAtomic, writeFilesAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
-import type { AnalysisReport, PoolingRequest } from '../engine/report/schema.js';
+import type { AnalysisReport } from '../engine/report/schema.js';
 import { TOOL_VERSION } from '../engine/version.js';
+import { OPTIONS, OptionError, requestFromOptions, usageText, type CommandName } from '../protocol/options.js';
+import type { JobRequest } from '../protocol/jobs.js';
+import { RBA_COMMANDS, RBA_USAGE, runRbaCommand } from './rba-commands.js';
 
-const USAGE = `Usage:
-  blocklens blocks  MODEL [--json] [--blocks T,T,...] [--block-input T] [--granularity G] [--pooling P]
-  blocklens analyze MODEL [options]
-
-Analyze options:
-  --data PATH          calibration data: .npy, .npz, folder of <input>.npy, image folder,
-                       .jsonl token ids, or .txt lines (with tokenizer.json). Default: synthetic
-  --labels PATH        integer .npy labels (image folders give labels from subfolders)
-  --samples N          number of samples (default 512: a seeded subset of --data when it
-                       holds more, or 512 synthetic samples)
-  --batch N            batch size (default 32)
-  --seed N             seed for synthetic data, subsets and splits (default 0)
-  --pooling P          auto | cls | mean | last | gap | tokens (default auto)
-  --blocks T,T,...     block output tensors, overriding detection
-  --block-input T      tensor taken as block 0's input
-  --granularity G      layer (default) | sublayer: each residual sub-block (attention, MLP)
-  --layout ntd|tnd     3-D block outputs batch-first [N,T,d] or sequence-first [T,N,d],
-                       when the graph cannot tell (also nchw|nhwc for images, below)
-  --dr-block N         block for the diffused-redundancy curve (default: last)
-  --delta X            DR threshold δ (default 0.9)
-  --seq-len N          sequence length for symbolic dims (synthetic / padding)
-  --image-size N       H and W for symbolic image dims
-  --tokenizer PATH     tokenizer.json for .txt data (default: beside the model)
-  --resize N --crop center|none --scale 0-1|0-255 --mean a,b,c --std a,b,c
-  --preset imagenet|none --color rgb|grayscale --layout nchw|nhwc --skip-bad-images
-                       image preprocessing overrides
-  --device cpu|cuda    execution provider (cuda needs onnxruntime-node's GPU binaries)
-  --threads N          ONNX Runtime intra-op threads
-  --out FILE           write the JSON report
-  --html FILE          write the self-contained HTML report
-  --quiet              no progress or summary
-  --debug              stack traces on errors
-
-Exit status: 0 ok, 1 bad input, 2 usage error.`;
+const USAGE = `${usageText()}\n\nReplacing blocks by linear maps (each has its own --help):\n${RBA_USAGE}`;
 
 class UsageError extends Error {}
 
-const OPTIONS = {
-  json: { type: 'boolean' },
-  data: { type: 'string' },
-  labels: { type: 'string' },
-  samples: { type: 'string' },
-  batch: { type: 'string' },
-  seed: { type: 'string' },
-  pooling: { type: 'string' },
-  blocks: { type: 'string' },
-  'block-input': { type: 'string' },
-  granularity: { type: 'string' },
-  'dr-block': { type: 'string' },
-  delta: { type: 'string' },
-  'seq-len': { type: 'string' },
-  'image-size': { type: 'string' },
-  tokenizer: { type: 'string' },
-  resize: { type: 'string' },
-  crop: { type: 'string' },
-  scale: { type: 'string' },
-  mean: { type: 'string' },
-  std: { type: 'string' },
-  preset: { type: 'string' },
-  color: { type: 'string' },
-  layout: { type: 'string' },
-  'skip-bad-images': { type: 'boolean' },
-  device: { type: 'string' },
-  threads: { type: 'string' },
-  out: { type: 'string' },
-  html: { type: 'string' },
-  quiet: { type: 'boolean' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-} satisfies ParseArgsConfig['options'];
-
-function int(name: string, v: string | undefined, min = 0): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} expects an integer ≥ ${min}, got '${v}'`);
-  return Number(v);
-}
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isFinite(x)) throw new UsageError(`--${name} expects a number, got '${v}'`);
-  return x;
-}
-
-function list(name: string, v: string | undefined): number[] | undefined {
-  if (v === undefined) return undefined;
-  const xs = v.split(',').map(Number);
-  if (xs.some((x) => !Number.isFinite(x))) throw new UsageError(`--${name} expects comma-separated numbers, got '${v}'`);
-  return xs;
-}
-
-function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T | undefined {
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
-  return v as T;
-}
+const PARSE_OPTIONS: ParseArgsConfig['options'] = Object.fromEntries(
+  OPTIONS.map((o) => [o.name, o.short ? { type: o.type, short: o.short } : { type: o.type }]),
+);
 
 /** The file an error concerns, and its message without a repeated file prefix. */
 export function describeError(e: unknown, fallbackFile: string): string {
@@ -174,17 +90,63 @@ function summary(r: AnalysisReport, outPaths: string[]): string {
   return lines.join('\n');
 }
 
+type Values = Record<string, string | boolean | undefined>;
+
+async function runWithSignals(job: JobRequest, showProgress: boolean) {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await runJobHere(job, { signal: controller.signal, onProgress: progressBar(showProgress && process.stderr.isTTY === true) as (p: { phase: string }) => void });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+async function writeReport(report: AnalysisReport, v: Values): Promise<number> {
+  // A device fallback is said on stderr even with --quiet: the user asked for the GPU.
+  for (const w of report.warnings) if (w.startsWith('the CUDA execution provider')) process.stderr.write(`blocklens: warning: ${w}\n`);
+  // Both outputs or neither: temporary files first, renamed once all are written (an --html that
+  // cannot be written leaves report.json as it was); Ctrl-C during the writes cancels them too.
+  const outputs: { file: string; data: string }[] = [];
+  if (v.out) outputs.push({ file: v.out as string, data: JSON.stringify(report, null, 2) + '\n' });
+  if (v.html) outputs.push({ file: v.html as string, data: renderReportHtml(report) });
+  if (outputs.length) {
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      await writeFilesAtomic(outputs, { signal: controller.signal });
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+  }
+  const written = outputs.map((o) => o.file);
+  if (!v.quiet) process.stdout.write(summary(report, written) + '\n');
+  return 0;
+}
+
+async function mergeCommand(files: string[], v: Values): Promise<number> {
+  if (files.length === 0) throw new UsageError('merge needs the partial FILEs written by analyze --shard');
+  const report = await runWithSignals({ kind: 'merge', partials: files }, !v.quiet);
+  if (report.kind !== 'report') throw new Error('internal: merge returned a partial');
+  return writeReport(report.report, v);
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] !== undefined && RBA_COMMANDS.has(argv[0])) return runRbaCommand(argv[0], argv.slice(1));
   let debug = argv.includes('--debug');
   let fileForErrors = '(arguments)';
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
     } catch (e) {
-      throw new UsageError((e as Error).message);
+      // node's messages can span lines ('--delta -0.5'): usage errors are one line.
+      throw new UsageError((e as Error).message.split('\n').join(' '));
     }
-    const { values: v, positionals } = parsed;
+    const positionals = parsed.positionals;
+    const v = parsed.values as Values;
     debug = !!v.debug;
     if (v.version) {
       process.stdout.write(`blocklens ${TOOL_VERSION}\n`);
@@ -194,82 +156,53 @@ export async function main(argv: string[]): Promise<number> {
       (v.help ? process.stdout : process.stderr).write(USAGE + '\n');
       return v.help ? 0 : 2;
     }
-    const [command, model, ...extra] = positionals;
-    if (command !== 'blocks' && command !== 'analyze') throw new UsageError(`unknown command '${command}' (expected blocks or analyze)`);
+    const [command, ...args] = positionals;
+    if (command !== 'blocks' && command !== 'analyze' && command !== 'merge') throw new UsageError(`unknown command '${command}' (expected blocks, analyze, merge, rba, plan or verify)`);
+    for (const o of OPTIONS) {
+      if (v[o.name] !== undefined && !o.commands.includes(command as CommandName)) throw new UsageError(`--${o.name} does not apply to ${command}`);
+    }
+    if (command === 'merge') return await mergeCommand(args, v);
+    const [model, ...extra] = args;
     if (!model) throw new UsageError(`${command} needs a MODEL path`);
     if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
     fileForErrors = model;
-    const blocks = v.blocks?.split(',').map((s) => s.trim()).filter(Boolean);
-
-    const granularity = oneOf('granularity', v.granularity, ['layer', 'sublayer'] as const);
-    const seqLayout = v.layout === 'ntd' || v.layout === 'tnd' ? v.layout : undefined;
+    let request;
+    try {
+      request = requestFromOptions(model, v);
+    } catch (e) {
+      if (e instanceof OptionError) throw new UsageError(e.message);
+      throw e;
+    }
 
     if (command === 'blocks') {
       const out = await explainBlocks(model, {
-        blocks, blockInput: v['block-input'], granularity, layout: seqLayout,
-        pooling: oneOf<PoolingRequest>('pooling', v.pooling, ['auto', 'cls', 'mean', 'last', 'gap', 'tokens']),
+        blocks: request.blocks, blockInput: request.blockInput, granularity: request.granularity,
+        layout: request.layout, pooling: request.pooling,
       });
       process.stdout.write(v.json ? JSON.stringify(out, null, 2) + '\n' : formatBlocks(out));
       return 0;
     }
 
-    const opts: AnalyzeOptions = {
-      model,
-      data: v.data,
-      labels: v.labels,
-      samples: int('samples', v.samples, 1),
-      batch: int('batch', v.batch, 1),
-      seed: int('seed', v.seed),
-      pooling: oneOf<PoolingRequest>('pooling', v.pooling, ['auto', 'cls', 'mean', 'last', 'gap', 'tokens']),
-      blocks,
-      blockInput: v['block-input'],
-      granularity,
-      layout: seqLayout,
-      drBlock: int('dr-block', v['dr-block']),
-      delta: num('delta', v.delta),
-      seqLen: int('seq-len', v['seq-len'], 1),
-      imageSize: int('image-size', v['image-size'], 1),
-      tokenizer: v.tokenizer,
-      device: oneOf('device', v.device, ['cpu', 'cuda'] as const),
-      threads: int('threads', v.threads, 1),
-    };
-    const image: NonNullable<AnalyzeOptions['image']> = {};
-    if (v.resize) image.resize = int('resize', v.resize, 1);
-    if (v.crop) image.crop = oneOf('crop', v.crop, ['center', 'none'] as const);
-    if (v.scale) image.scale = oneOf('scale', v.scale, ['0-1', '0-255'] as const);
-    if (v.mean) image.mean = list('mean', v.mean);
-    if (v.std) image.std = list('std', v.std);
-    if (v.preset) image.preset = oneOf('preset', v.preset, ['imagenet', 'none'] as const);
-    if (v.color) image.color = oneOf('color', v.color, ['rgb', 'grayscale'] as const);
-    if (v.layout && !seqLayout) image.layout = oneOf('layout', v.layout, ['nchw', 'nhwc', 'ntd', 'tnd'] as const) as 'nchw' | 'nhwc';
-    if (v['skip-bad-images']) image.skipBad = true;
-    if (Object.keys(image).length) opts.image = image;
-    if (opts.delta !== undefined && !(opts.delta > 0 && opts.delta <= 1)) throw new UsageError('--delta must be in (0, 1]');
-
-    const controller = new AbortController();
-    const onSigint = () => controller.abort();
-    process.once('SIGINT', onSigint);
-    opts.signal = controller.signal;
-    opts.onProgress = progressBar(!v.quiet && process.stderr.isTTY === true);
-    let report: AnalysisReport;
-    try {
-      report = await analyzeModel(opts);
-    } finally {
-      process.removeListener('SIGINT', onSigint);
+    let shard: { index: number; count: number } | undefined;
+    if (v.shard !== undefined) {
+      try {
+        shard = parseShard(v.shard as string);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (!v.partial) throw new UsageError('--shard needs --partial FILE (where the shard\'s state goes)');
+      if (v.out || v.html) throw new UsageError('a shard writes a partial, not a report: merge the partials with \'blocklens merge\'');
+    } else if (v.partial) throw new UsageError('--partial needs --shard K/N');
+    const job: JobRequest = { kind: 'analyze', request, ...(shard ? { shard } : {}) };
+    const result = await runWithSignals(job, !v.quiet);
+    if (result.kind === 'partial') {
+      fileForErrors = v.partial as string;
+      await writeFileAtomic(v.partial as string, JSON.stringify(result.partial) + '\n');
+      if (!v.quiet) process.stdout.write(`shard ${shard!.index + 1}/${shard!.count}: samples ${result.partial.range.start}..${result.partial.range.end - 1} of ${result.partial.totalSamples}\nwrote ${v.partial}\n`);
+      return 0;
     }
-    const written: string[] = [];
-    if (v.out) {
-      fileForErrors = v.out;
-      await writeFileAtomic(v.out, JSON.stringify(report, null, 2) + '\n');
-      written.push(v.out);
-    }
-    if (v.html) {
-      fileForErrors = v.html;
-      await writeFileAtomic(v.html, renderReportHtml(report));
-      written.push(v.html);
-    }
-    if (!v.quiet) process.stdout.write(summary(report, written) + '\n');
-    return 0;
+    if (result.kind !== 'report') throw new Error(`internal: an analyze job returned a ${result.kind} result`);
+    return await writeReport(result.report, v);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`blocklens: usage error: ${e.message}\nRun 'blocklens --help' for usage.\n`);

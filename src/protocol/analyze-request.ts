@@ -1,4 +1,5 @@
 // What a client asks the engine to analyse: plain data, so it crosses thread and process borders.
+import type { ImageOptions } from '../engine/calibration/types.js';
 import type { Granularity, PoolingRequest, SequenceLayout } from '../engine/report/schema.js';
 
 export interface AnalyzeRequest {
@@ -23,6 +24,8 @@ export interface AnalyzeRequest {
   seqLen?: number;
   imageSize?: number;
   tokenizer?: string;
+  /** Image preprocessing for image-folder data. */
+  image?: ImageOptions;
   device?: 'cpu' | 'cuda';
   threads?: number;
 }

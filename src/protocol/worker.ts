@@ -1,26 +1,21 @@
-// Extension host ↔ analysis worker: one message union per direction, keyed by `type`.
-import type { AnalysisReport } from '../engine/report/schema.js';
-import type { AnalyzeRequest } from './analyze-request.js';
+// Extension host ↔ job process: one message union per direction, keyed by `type`.
+import type { JobProgress, JobRequest, JobResult } from './jobs.js';
 
 export interface StartMessage {
   type: 'start';
-  request: AnalyzeRequest;
+  request: JobRequest;
 }
 export interface CancelMessage {
   type: 'cancel';
 }
 export type ToWorkerMessage = StartMessage | CancelMessage;
 
-export interface ProgressMessage {
+export interface ProgressMessage extends JobProgress {
   type: 'progress';
-  phase: string;
-  done?: number;
-  total?: number;
-  message?: string;
 }
 export interface ResultMessage {
   type: 'result';
-  report: AnalysisReport;
+  result: JobResult;
 }
 export interface ErrorMessage {
   type: 'error';

@@ -1,23 +1,27 @@
-// Worker-thread entry: runs one analysis off the caller's thread, streams progress, honours
-// cancel. Errors travel back as messages (never an uncaught exception in the host).
-import { parentPort } from 'node:worker_threads';
-import { analyzeModel } from '../engine/analysis/analyze.js';
+// Job process entry (bundled to dist/worker.js, started with child_process.fork by runJob):
+// runs one job, streams progress, honours cancel. Errors travel back as messages; the process
+// exits when the parent disconnects.
+import { runJobHere } from '../engine/jobs/run.js';
 import type { FromWorkerMessage, ToWorkerMessage } from '../protocol/worker.js';
 
-const port = parentPort;
-if (!port) throw new Error('analysis-worker must run in a worker thread');
+if (!process.send) throw new Error('the job process must be started with child_process.fork (IPC channel missing)');
 const controller = new AbortController();
-const send = (m: FromWorkerMessage) => port.postMessage(m);
+const send = (m: FromWorkerMessage) => {
+  if (process.connected) process.send!(m);
+};
+let started = false;
 
-port.on('message', (msg: ToWorkerMessage) => {
+process.on('message', (msg: ToWorkerMessage) => {
   switch (msg.type) {
     case 'cancel':
       controller.abort();
       return;
     case 'start':
-      analyzeModel({ ...msg.request, signal: controller.signal, onProgress: (p) => send({ type: 'progress', ...p }) }).then(
-        (report) => send({ type: 'result', report }),
-        (e: Error & { file?: string }) => send({ type: 'error', file: e.file, message: e.message, name: e.name, stack: e.stack }),
+      if (started) return;
+      started = true;
+      runJobHere(msg.request, { signal: controller.signal, onProgress: (p) => send({ type: 'progress', ...p }) }).then(
+        (result) => send({ type: 'result', result }),
+        (e: Error & { file?: string }) => send({ type: 'error', file: e.file, message: e.message ?? String(e), name: e.name ?? 'Error', stack: e.stack }),
       );
       return;
     default: {
@@ -26,3 +30,5 @@ port.on('message', (msg: ToWorkerMessage) => {
     }
   }
 });
+// The parent went away (closed, crashed): nothing is waiting for the result.
+process.on('disconnect', () => process.exit(0));

@@ -18,6 +18,8 @@ export const DEFAULT_SEQ_LEN = 128;
 export const DEFAULT_IMAGE_SIZE = 224;
 /** Token ids are drawn from [0, 100) when the caller knows no vocabulary size. */
 export const FALLBACK_VOCAB = 100;
+/** Largest number of values per sample of one input that synthetic data is made for (2^24). */
+export const MAX_SYNTHETIC_VALUES = 2 ** 24;
 
 const SEQ_NAME = /seq|token|length|^len|time|^t$|^s$|position/i;
 const HW_NAME = /height|width|^h$|^w$|_h$|_w$|^img|^image/i;
@@ -102,7 +104,15 @@ export class SyntheticSource extends BaseSource {
     this.plans = opts.inputs.map((spec) => {
       if (spec.shape.length === 0) throw new CalibrationError(undefined, `input '${spec.name}' is a scalar (rank 0); it has no batch dimension to fill`);
       const dims = resolveSyntheticDims(spec, seqLen, imageSize);
-      return { spec, dims, per: product(dims), fill: fillFor(spec, opts, notes) };
+      const per = product(dims);
+      // Declared dims come from the model file: absurd ones must not become allocations.
+      if (!Number.isSafeInteger(per) || per > MAX_SYNTHETIC_VALUES) {
+        throw new CalibrationError(
+          opts.modelPath,
+          `input '${spec.name}' declares ${dims.length ? dims.join('×') : 'no'} values per sample (${per} in all), more than the ${MAX_SYNTHETIC_VALUES} synthetic data is made for; check the model's declared input shape or pass --data`,
+        );
+      }
+      return { spec, dims, per, fill: fillFor(spec, opts, notes) };
     });
     let samples = opts.samples ?? SYNTHETIC_DEFAULT_SAMPLES;
     if (!Number.isInteger(samples) || samples < 1) throw new CalibrationError(undefined, `samples must be a positive integer, got ${samples}`);

@@ -4,7 +4,7 @@
 // through the same `finishReport`.
 import * as path from 'node:path';
 import { detectBlocks, type BlockDetection } from '../blocks/detect.js';
-import { openCalibration, type CalibrationSource, type OpenOptions } from '../calibration/index.js';
+import { openCalibration, type CalibrationSource } from '../calibration/index.js';
 import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../linalg/index.js';
 import { calibrationHints, findMaskInput, logitsOutput, modelInputs } from '../model/introspect.js';
 import { modelIdentity } from '../model/identity.js';
@@ -19,13 +19,14 @@ import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelIn
 import { validateReport } from '../report/validate.js';
 import type { SessionSettings } from '../runtime/session.js';
 import { assembleMetrics } from '../stats/metrics.js';
+import { fitAllSpans, spanEntries } from '../rba/ranking.js';
+import { SpanStatsConsumer, ANALYSIS_SPAN_ROWS_PER_SAMPLE } from '../rba/span-pass.js';
 import { TOOL_VERSION } from '../version.js';
 import type { AnalyzeRequest } from '../../protocol/analyze-request.js';
 import { PARTIAL_FORMAT, PARTIAL_VERSION, shardRange, type AnalysisPartial, type PartialMeta } from './partial.js';
 
 /** What to analyse (the protocol's request) plus what only an in-process caller can pass. */
-export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization'> {
-  image?: OpenOptions['image'];
+export interface AnalyzeOptions extends AnalyzeRequest, Pick<SessionSettings, 'optimization' | 'arena' | 'prepack'> {
   /** Use the plain-JS matrix products instead of ONNX Runtime's (slow; for checks). */
   jsLinalg?: boolean;
   signal?: AbortSignal;
@@ -116,7 +117,7 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
     layout: opts.layout,
     maskInput,
     logitsOutput: logitsOutput(loaded.model),
-    session: { device: opts.device, threads: opts.threads, optimization: opts.optimization },
+    session: { device: opts.device, threads: opts.threads, optimization: opts.optimization, arena: opts.arena, prepack: opts.prepack },
     totalSamples: source.samples,
     seed,
     file: opts.model,
@@ -131,6 +132,8 @@ export interface AnalysisConsumers {
   probe?: ProbeConsumer;
   accuracy: AccuracyConsumer;
   checksum: ChecksumConsumer;
+  /** RBA span statistics (issue 7): every candidate span's normal equations, same pass. */
+  spans: SpanStatsConsumer;
   all: PassConsumer[];
 }
 
@@ -144,8 +147,9 @@ export function analysisConsumers(
   const probe = p.labels && drBlock >= 0 && drBlock < p.blocks ? new ProbeConsumer(drBlock, p.seed, matmul) : undefined;
   const accuracy = new AccuracyConsumer();
   const checksum = new ChecksumConsumer(p.inputs);
-  const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), accuracy, checksum];
-  return { stats, hsic, probe, accuracy, checksum, all };
+  const spans = new SpanStatsConsumer(matmul, { seed: p.seed, maxRowsPerSample: ANALYSIS_SPAN_ROWS_PER_SAMPLE, lenient: true });
+  const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), accuracy, checksum, spans];
+  return { stats, hsic, probe, accuracy, checksum, spans, all };
 }
 
 function modelInfo(loaded: LoadedModel): ModelInfo {
@@ -206,6 +210,14 @@ export async function finishReport(
   warnings.push(...stats.pairWarnings, ...statWarnings);
   const modelAccuracy = await c.accuracy.finalize();
   const checksum = await c.checksum.finalize();
+  // Candidate RBA spans, ranked by held-out error, from the same pass.
+  let spans: AnalysisReport['spans'];
+  if (c.spans.disabled) warnings.push(`RBA spans not estimated: ${c.spans.disabled}`);
+  else if (c.spans.stats) {
+    spans = spanEntries(meta.blocks, c.spans.stats, await fitAllSpans(c.spans.stats, matmul));
+    if (c.spans.excluded.length) warnings.push(`RBA span statistics left out ${c.spans.excluded.length} long span(s) to stay within the memory budget`);
+  }
+  opts.signal?.throwIfAborted();
   timings.metrics = Math.round(performance.now() - t0);
   timings.total = Math.round(performance.now() - opts.started);
   opts.onProgress?.({ phase: 'done' });
@@ -222,6 +234,7 @@ export async function finishReport(
     warnings,
     metrics,
     ...(modelAccuracy ? { modelAccuracy } : {}),
+    ...(spans ? { spans, spansExcluded: c.spans.excluded } : {}),
     timings,
   } satisfies AnalysisReport);
 }
@@ -250,6 +263,7 @@ async function runAnalysisPass(opts: AnalyzeOptions, shard?: { index: number; co
     prep.timings.session = Math.round(pass.sessionMs);
     prep.timings.inference = Math.round(pass.inferenceMs);
     const meta = metaOf(prep, pass.ctx, pass, opts);
+    meta.warnings.push(...pass.warnings);
     meta.calibration.batchSize = batchSize;
     return { prep, matmul, consumers, meta, range, started, disposers };
   } catch (e) {

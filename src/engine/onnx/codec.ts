@@ -351,12 +351,12 @@ function readPacked(r: WireReader, kind: Kind, end: number, out: (number | bigin
  * Reads one occurrence of a known field into `m`. Returns false when the wire type does not fit
  * the schema (the caller then keeps the field verbatim as unknown).
  */
-function readField(r: WireReader, f: FieldSpec, wt: number, m: Msg, info: WireInfo): boolean {
+function readField(r: WireReader, f: FieldSpec, wt: number, m: Msg, info: WireInfo, depth: number): boolean {
   switch (f.kind) {
     case 'message': {
       if (wt !== WireType.LEN) return false;
       const end = r.lenEnd();
-      const v = decodeMessage(r, f.msg as MessageSpec, end);
+      const v = decodeMessage(r, f.msg as MessageSpec, end, depth + 1);
       if (f.repeated) (m[f.key] as Msg[]).push(v);
       else m[f.key] = v;
       return true;
@@ -403,8 +403,18 @@ function readField(r: WireReader, f: FieldSpec, wt: number, m: Msg, info: WireIn
   }
 }
 
+/**
+ * Deepest nesting of messages accepted, as protobuf's own parsers default to (100): real models
+ * nest a few levels per subgraph; a file nesting thousands of type or graph levels would
+ * otherwise exhaust the stack of this decoder, and of every recursive walker after it.
+ */
+export const MAX_MESSAGE_DEPTH = 100;
+
 /** Decodes the fields in `[r.pos, end)` as message `s`. */
-function decodeMessage(r: WireReader, s: MessageSpec, end: number): Msg {
+function decodeMessage(r: WireReader, s: MessageSpec, end: number, depth = 0): Msg {
+  if (depth > MAX_MESSAGE_DEPTH) {
+    throw new OnnxFormatError(`messages nested more than ${MAX_MESSAGE_DEPTH} levels deep at byte ${r.pos} (a corrupt or hostile file)`);
+  }
   const m = s.create();
   const order: number[] = [];
   const unknown: UnknownField[] = [];
@@ -424,7 +434,7 @@ function decodeMessage(r: WireReader, s: MessageSpec, end: number): Msg {
       last = no;
     }
     const f = no < byNo.length ? byNo[no] : undefined;
-    if (f === undefined || !readField(r, f, wt, m, info)) {
+    if (f === undefined || !readField(r, f, wt, m, info, depth)) {
       r.skip(wt, no, tagAt);
       unknown.push({ no, bytes: r.buf.subarray(tagAt, r.pos) });
     }

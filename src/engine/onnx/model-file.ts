@@ -9,6 +9,8 @@ import * as path from 'node:path';
 
 import { decodeModel, encodeModelParts, looksLikeOnnx, MAX_PROTOBUF_BYTES } from './codec.js';
 import { ModelFileError, OnnxFormatError } from './errors.js';
+import { graphProblem } from './graph-check.js';
+import { removeStaleTemps } from '../io/stale-temps.js';
 import {
   allTensors,
   bitsPerElement,
@@ -37,6 +39,8 @@ export const DATA_LOCATION_EXTERNAL = 1;
 export interface LoadedModel {
   /** Absolute path of the .onnx file. */
   path: string;
+  /** The path as the caller gave it: errors about the model name it so. */
+  given?: string;
   /** Its folder: external data locations are relative to it. */
   dir: string;
   /** The file's bytes; `model`'s byte payloads are views into them. */
@@ -49,7 +53,10 @@ export interface LoadedModel {
 }
 
 /** Where external tensor data is looked up: a model's folder (and, for messages, its path). */
-export type ModelLocation = Pick<LoadedModel, 'dir'> & { path?: string };
+export type ModelLocation = Pick<LoadedModel, 'dir'> & { path?: string; given?: string };
+
+/** How errors about the model name it: as the caller gave it, else its absolute path. */
+const modelName = (loaded: ModelLocation): string | undefined => loaded.given ?? loaded.path;
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 
@@ -87,7 +94,8 @@ export async function loadModelFile(file: string): Promise<LoadedModel> {
   }
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   if (!looksLikeOnnx(bytes)) {
-    throw new OnnxFormatError('not an ONNX model (the file does not start like an ONNX ModelProto)', file);
+    const kind = sniffOtherFormat(bytes);
+    throw new OnnxFormatError(`not an ONNX model (${kind ?? 'the file does not start like an ONNX ModelProto'})`, file);
   }
   let model: ModelProto;
   try {
@@ -97,6 +105,8 @@ export async function loadModelFile(file: string): Promise<LoadedModel> {
     throw e;
   }
   if (model.graph === undefined) throw new OnnxFormatError('the model has no graph', file);
+  const problem = graphProblem(model);
+  if (problem !== undefined) throw new OnnxFormatError(`invalid graph: ${problem}`, file);
   const dir = path.dirname(abs);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   let sizeBytes = bytes.length;
@@ -107,7 +117,28 @@ export async function loadModelFile(file: string): Promise<LoadedModel> {
       // missing or unsafe: reported by checkExternalData
     }
   }
-  return { path: abs, dir, bytes, model, sha256, sizeBytes };
+  return { path: abs, given: file, dir, bytes, model, sha256, sizeBytes };
+}
+
+/** What a file that is not ONNX looks like, from its first bytes, for the error message. */
+export function sniffOtherFormat(b: Uint8Array): string | undefined {
+  const starts = (...sig: number[]) => sig.every((v, i) => b[i] === v);
+  const ascii = (s: string, at = 0) => [...s].every((c, i) => b[at + i] === c.charCodeAt(0));
+  if (starts(0x50, 0x4b, 0x03, 0x04) || starts(0x50, 0x4b, 0x05, 0x06)) {
+    return 'it is a ZIP archive; PyTorch .pt/.pth checkpoints and .npz files are ZIP archives: export the model with torch.onnx.export';
+  }
+  if (b[0] === 0x80 && b[1] !== undefined && b[1] >= 2 && b[1] <= 5) return 'it is a Python pickle, as old PyTorch checkpoints are: export the model with torch.onnx.export';
+  if (starts(0x89, 0x48, 0x44, 0x46)) return 'it is an HDF5 file (a Keras .h5 model?): convert it with tf2onnx';
+  if (ascii('TFL3', 4)) return 'it is a TensorFlow Lite model: convert it with tf2onnx';
+  if (ascii('GGUF')) return 'it is a GGUF file (llama.cpp), not ONNX';
+  if (starts(0x89, 0x50, 0x4e, 0x47) || starts(0xff, 0xd8, 0xff)) return 'it is an image';
+  if (ascii('\x93NUMPY')) return 'it is a NumPy .npy array; pass it with --data';
+  if (b.length >= 9 && b[8] === 0x7b && b[4] === 0 && b[5] === 0 && b[6] === 0 && b[7] === 0) return 'it is a safetensors file (weights only, no graph)';
+  const head = b.subarray(0, Math.min(b.length, 512));
+  let text = 0;
+  for (const c of head) if (c === 9 || c === 10 || c === 13 || (c >= 0x20 && c < 0x7f) || c >= 0xc2) text++;
+  if (head.length > 0 && text === head.length) return 'it is a text file';
+  return undefined;
 }
 
 function readError(e: unknown, file: string): ModelFileError {
@@ -185,25 +216,29 @@ function isInside(base: string, target: string): boolean {
  * climb out of the model's folder, and symbolic links that resolve outside it.
  */
 export function resolveExternalPath(modelDir: string, location: string): string {
+  const refuse = (message: string, reason: UnsafeLocationReason): never => {
+    throw Object.assign(new ModelFileError(message, location), { reason });
+  };
   if (location === '' || location.includes('\0')) {
-    throw new ModelFileError(`external data path '${location}' is not a valid file name`, location);
+    refuse(`external data path '${location}' is not a valid file name`, 'invalid');
   }
   if (path.isAbsolute(location) || path.win32.isAbsolute(location) || location.startsWith('\\')) {
-    throw new ModelFileError(
-      `external data path '${location}' is absolute; ONNX external data must be relative to the model folder`,
-      location,
-    );
+    refuse(`external data path '${location}' is absolute; ONNX external data must be relative to the model folder`, 'absolute');
   }
   const base = path.resolve(modelDir);
   const target = path.resolve(base, location);
   if (!isInside(base, target)) {
-    throw new ModelFileError(`external data path '${location}' resolves outside the model folder`, location);
+    refuse(`external data path '${location}' resolves outside the model folder`, 'outside');
   }
   let realTarget: string | undefined;
   try {
     realTarget = realpathSync.native(target);
   } catch (e) {
-    if (errno(e) !== 'ENOENT' && errno(e) !== 'ENOTDIR') throw e;
+    // A symbolic link loop or an unreadable folder on the way: refuse rather than follow.
+    if (errno(e) === 'ELOOP') refuse(`external data path '${location}' is a symbolic link loop`, 'symlink');
+    if (errno(e) !== 'ENOENT' && errno(e) !== 'ENOTDIR') {
+      throw new ModelFileError(`cannot resolve external data path '${location}': ${(e as Error).message}`, location, { cause: e, code: errno(e) });
+    }
   }
   if (realTarget !== undefined) {
     let realBase = base;
@@ -213,13 +248,34 @@ export function resolveExternalPath(modelDir: string, location: string): string 
       // the folder itself vanished: keep the lexical path
     }
     if (!isInside(realBase, realTarget)) {
-      throw new ModelFileError(
-        `external data path '${location}' resolves outside the model folder (through a symbolic link)`,
-        location,
-      );
+      refuse(`external data path '${location}' resolves outside the model folder (through a symbolic link)`, 'symlink');
     }
   }
   return target;
+}
+
+/** Why `resolveExternalPath` refused a location (on its ModelFileError as `reason`). */
+export type UnsafeLocationReason = 'invalid' | 'absolute' | 'outside' | 'symlink';
+
+/**
+ * `resolveExternalPath` for a location read from a model: a refusal names the model (the file
+ * at fault) and the tensor, never the path the location points at.
+ */
+function modelExternalPath(loaded: ModelLocation, ref: ExternalDataRef, tensor: TensorProto): string {
+  try {
+    return resolveExternalPath(loaded.dir, ref.location);
+  } catch (e) {
+    const reason = (e as { reason?: UnsafeLocationReason }).reason;
+    if (reason === undefined) throw e;
+    const who = `tensor '${tensor.name ?? ''}'`;
+    const why = {
+      invalid: `${who} has an external data location that is not a valid file name`,
+      absolute: `${who} has an absolute external data location; ONNX external data must be relative to the model folder (refused, nothing was read)`,
+      outside: `${who} has an external data location with '..' that leads outside the model folder (refused, nothing was read)`,
+      symlink: `${who}: external data file '${ref.location}' is a symbolic link that leads outside the model folder (refused, nothing was read)`,
+    }[reason];
+    throw Object.assign(new ModelFileError(why, modelName(loaded), { cause: e }), { reason });
+  }
 }
 
 export interface ExternalDataSummary {
@@ -252,7 +308,18 @@ export async function checkExternalData(loaded: ModelLocation & { model: ModelPr
     const len = externalLength(t, ref);
     if (len === undefined) continue;
     tensorBytes += len;
-    if (ref.offset + len > file.sizeBytes) throw shortFile(ref, t, len, file.sizeBytes, file.path);
+    if (ref.length !== undefined) {
+      const need = tensorByteLength(t);
+      if (need !== undefined && need !== ref.length) {
+        throw new ModelFileError(
+          `tensor '${t.name ?? ''}': external data length ${ref.length} does not match the ${need} bytes its type and shape need`,
+          modelName(loaded) ?? file.path,
+        );
+      }
+    }
+    if (!Number.isSafeInteger(ref.offset + len) || ref.offset + len > file.sizeBytes) {
+      throw shortFile(ref, t, len, file.sizeBytes, modelName(loaded) ?? file.path);
+    }
   }
   const files = [...sizes.entries()].map(([location, f]) => ({ location, ...f }));
   return { files, tensorCount, tensorBytes };
@@ -266,10 +333,12 @@ async function externalFileSize(
 ): Promise<{ path: string; sizeBytes: number }> {
   const hit = cache.get(ref.location);
   if (hit !== undefined) return hit;
-  const file = resolveExternalPath(loaded.dir, ref.location);
+  const file = modelExternalPath(loaded, ref, tensor);
   try {
     const st = await stat(file);
-    if (!st.isFile()) throw new ModelFileError(`external data file '${ref.location}' is not a regular file`, file);
+    if (!st.isFile()) {
+      throw new ModelFileError(`external data file '${ref.location}' of tensor '${tensor.name ?? ''}' is not a regular file`, modelName(loaded) ?? file);
+    }
     const v = { path: file, sizeBytes: st.size };
     cache.set(ref.location, v);
     return v;
@@ -281,11 +350,11 @@ async function externalFileSize(
 
 function externalReadError(e: unknown, ref: ExternalDataRef, tensor: TensorProto, file: string, loaded: ModelLocation): ModelFileError {
   const code = errno(e);
-  const who = `tensor '${tensor.name ?? ''}'${loaded.path !== undefined ? ` of ${loaded.path}` : ''}`;
+  const who = `tensor '${tensor.name ?? ''}'${loaded.path === undefined ? '' : ` of ${path.basename(loaded.path)}`}`;
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new ModelFileError(`external data file '${ref.location}' is missing (needed by ${who})`, file, { cause: e, code });
+    return new ModelFileError(`external data file '${ref.location}' is missing (needed by ${who})`, modelName(loaded) ?? file, { cause: e, code });
   }
-  return new ModelFileError(`cannot read external data file '${ref.location}': ${(e as Error).message}`, file, {
+  return new ModelFileError(`cannot read external data file '${ref.location}': ${(e as Error).message}`, modelName(loaded) ?? file, {
     cause: e,
     code,
   });
@@ -318,7 +387,7 @@ async function readExactly(fh: FileHandle, offset: number, length: number, into?
 export async function readTensorBytes(loaded: ModelLocation, tensor: TensorProto): Promise<Uint8Array> {
   const ref = externalDataRef(tensor);
   if (ref === undefined) return inlineTensorBytes(tensor);
-  const file = resolveExternalPath(loaded.dir, ref.location);
+  const file = modelExternalPath(loaded, ref, tensor);
   let fh: FileHandle;
   try {
     fh = await open(file, 'r');
@@ -326,8 +395,11 @@ export async function readTensorBytes(loaded: ModelLocation, tensor: TensorProto
     throw externalReadError(e, ref, tensor, file, loaded);
   }
   try {
+    const size = (await fh.stat()).size;
     let len = externalLength(tensor, ref);
-    if (len === undefined) len = Math.max(0, (await fh.stat()).size - ref.offset);
+    if (len === undefined) len = Math.max(0, size - ref.offset);
+    // Checked before allocating: a declared length may be absurd.
+    if (!Number.isSafeInteger(ref.offset + len) || ref.offset + len > size) throw shortFile(ref, tensor, len, size, modelName(loaded) ?? file);
     const out = new Uint8Array(len);
     const got = await readExactly(fh, ref.offset, len, out);
     if (got < len) throw shortFile(ref, tensor, len, ref.offset + got, file);
@@ -364,6 +436,10 @@ export interface SaveOptions {
   sourcePath?: string;
   /** Write large initializers to a separate data file. */
   externalData?: ExternalDataOptions;
+  /** Cancels the write: temporary files are removed, an AbortError is thrown, nothing is replaced. */
+  signal?: AbortSignal;
+  /** Called after each chunk written (at most 4 MB), with the bytes written so far to both files. */
+  onChunk?: (written: number) => void;
 }
 
 export interface SaveResult {
@@ -383,6 +459,8 @@ export function writeErrorMessage(e: unknown, file: string): string {
       return `disk full writing ${file}`;
     case 'EDQUOT':
       return `disk quota exceeded writing ${file}`;
+    case 'EFBIG':
+      return `file size limit exceeded writing ${file}`;
     case 'EACCES':
     case 'EPERM':
       return `permission denied writing ${file}`;
@@ -483,11 +561,13 @@ function externalTensor(t: TensorProto, location: string, offset: number, length
   return out;
 }
 
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+/** Writes all of `bytes` at `position`, in chunks of at most 4 MB with `between` called after each. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number, between?: (pos: number) => void): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
+    const { bytesWritten } = await fh.write(bytes, done, Math.min(COPY_CHUNK, bytes.length - done), position + done);
     done += bytesWritten;
+    between?.(position + done);
   }
 }
 
@@ -574,13 +654,31 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
   const { parts, length: modelBytes } = encodeModelParts(toWrite);
   const temps: string[] = [];
   let current = target;
+  const signal = opts.signal;
+  let written = 0;
+  let lastPos = 0;
+  const checkAbort = () => {
+    if (signal?.aborted) throw new DOMException('The write was cancelled', 'AbortError');
+  };
+  const between = (pos?: number) => {
+    if (pos !== undefined) {
+      written += pos - lastPos;
+      lastPos = pos;
+      opts.onChunk?.(written);
+    }
+    checkAbort();
+  };
   try {
+    checkAbort();
+    await removeStaleTemps(target);
     let dataTemp: string | undefined;
     if (plan !== undefined) {
       current = plan.dataPath;
+      await removeStaleTemps(plan.dataPath);
       dataTemp = tempPathFor(plan.dataPath);
       temps.push(dataTemp);
-      await writeDataFile(dataTemp, plan.placements);
+      await writeDataFile(dataTemp, plan.placements, between);
+      lastPos = 0;
     }
     current = target;
     const modelTemp = tempPathFor(target);
@@ -589,10 +687,11 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
     try {
       let pos = 0;
       for (const part of parts) {
-        await writeAll(fh, part, pos);
+        await writeAll(fh, part, pos, between);
         pos += part.length;
       }
       await fh.sync();
+      checkAbort();
     } finally {
       await fh.close();
     }
@@ -606,7 +705,7 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
     temps.splice(temps.indexOf(modelTemp), 1);
   } catch (e) {
     await Promise.all(temps.map((t) => unlink(t).catch(() => undefined)));
-    if (e instanceof ModelFileError || e instanceof OnnxFormatError) throw e;
+    if (e instanceof ModelFileError || e instanceof OnnxFormatError || (e as Error).name === 'AbortError') throw e;
     throw new ModelFileError(writeErrorMessage(e, current), current, { cause: e, code: errno(e) });
   }
   const result: SaveResult = { path: target, modelBytes, externalTensors: plan?.placements.length ?? 0 };
@@ -618,7 +717,7 @@ export async function saveModelFile(file: string, model: ModelProto, opts: SaveO
 }
 
 /** Writes the data file: each tensor at its offset, zero padding between. */
-async function writeDataFile(tempPath: string, placements: Placement[]): Promise<void> {
+async function writeDataFile(tempPath: string, placements: Placement[], between: (pos: number) => void): Promise<void> {
   const fh = await open(tempPath, 'wx');
   const sources = new Map<string, FileHandle>();
   let chunk: Uint8Array | undefined;
@@ -626,7 +725,7 @@ async function writeDataFile(tempPath: string, placements: Placement[]): Promise
     for (const p of placements) {
       const src = p.source;
       if ('bytes' in src) {
-        await writeAll(fh, src.bytes, p.offset);
+        await writeAll(fh, src.bytes, p.offset, between);
         continue;
       }
       let in_ = sources.get(src.file);
@@ -645,7 +744,7 @@ async function writeDataFile(tempPath: string, placements: Placement[]): Promise
         const view = chunk.subarray(0, n);
         const got = await readExactly(in_, src.offset + done, n, view);
         if (got < n) throw shortFile(src.ref, src.tensor, p.length, src.offset + done + got, src.file);
-        await writeAll(fh, view, p.offset + done);
+        await writeAll(fh, view, p.offset + done, between);
         done += n;
       }
     }

@@ -67,6 +67,10 @@ export function inlineTensorBytes(tensor: TensorProto): Uint8Array {
     throw new OnnxFormatError(`tensor '${name}': ${field} holds ${have} values, expected ${want}`);
   };
   const count = tensorElementCount(tensor);
+  if (!Number.isSafeInteger(count) || count < 0) throw new OnnxFormatError(`tensor '${name}': dims ${tensor.dims.join('×')} are not a valid size`);
+  // Checked before allocating (dims may be absurd): each stored value holds at most two elements.
+  const stored = tensor.floatData.length + tensor.doubleData.length + tensor.int64Data.length + tensor.uint64Data.length + tensor.int32Data.length;
+  if (count > 2 * stored) throw new OnnxFormatError(`tensor '${name}': holds ${stored} values, but its dims ${tensor.dims.join('×')} need ${count}`);
   const out = new Uint8Array(Math.ceil((count * bits) / 8));
   const view = new DataView(out.buffer);
   switch (dt) {

@@ -45,6 +45,8 @@ export interface PassResult {
   /** What `auto` looked at, and the layout of 3-D block outputs. */
   poolingEvidence: string[];
   layout?: SequenceLayout;
+  /** What the session had to say (a missing GPU provider: the pass ran on the CPU). */
+  warnings: string[];
 }
 
 const keyName = (k: BlockKey) => String(k);
@@ -64,6 +66,7 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
   let poolingReason = '';
   let poolingEvidence: string[] = [];
   let layout: SequenceLayout | undefined;
+  const sessionWarnings: string[] = [];
   let sessionMs = 0;
   let inferenceMs = 0;
   let done = 0;
@@ -78,6 +81,7 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
         ctx = built.ctx;
         plan = built.plan;
         runner = built.runner;
+        sessionWarnings.push(...built.runner.warnings);
         poolingReason = built.reason;
         poolingEvidence = built.evidence;
         layout = built.layout;
@@ -100,7 +104,7 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
     await runner?.dispose().catch(() => undefined);
   }
   if (!ctx) throw Object.assign(new Error('the calibration data holds no samples'), { file: model.file });
-  return { ctx, samples: done, sessionMs, inferenceMs, poolingReason, poolingEvidence, layout };
+  return { ctx, samples: done, sessionMs, inferenceMs, poolingReason, poolingEvidence, layout, warnings: sessionWarnings };
 }
 
 interface SessionPlan {
@@ -129,7 +133,7 @@ async function buildSession(
   const learnRanks = async (tensors: Iterable<string>) => {
     const unknown = [...new Set(tensors)].filter((t) => rankOf(t) === undefined);
     if (!unknown.length) return;
-    const probed = await probeRanks(model.loaded.model, model.loaded.dir, unknown, fixedBatch ? toOrtFeeds(batch) : firstSampleFeeds(batch), model.session);
+    const probed = await probeRanks(model.loaded.model, model.loaded.dir, unknown, fixedBatch ? toOrtFeeds(batch) : firstSampleFeeds(batch), model.session, model.loaded);
     for (const [t, r] of probed) ranks.set(t, r);
   };
   await learnRanks([...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]);
@@ -205,7 +209,8 @@ async function buildSession(
     }
   }
   const grams = gramSpecs.size ? appendGrams(instModel, [...gramSpecs.values()]) : new Map<string, string>();
-  const runner = await openModelSession(instModel, model.loaded.dir, model.session);
+  // Weights by reference to the model file: no second copy of them through JavaScript.
+  const runner = await openModelSession(instModel, model.loaded.dir, model.session, model.loaded);
   return { ctx, plan: { pooledKeys, tokens, grams }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
 }
 

@@ -147,6 +147,34 @@ export interface ModelAccuracy {
   perClass?: number[];
 }
 
+/**
+ * One candidate RBA span (DESIGN §2, "RBA fit"): blocks from+1..to replaced by a linear map
+ * from h_from to h_to (from = −1 is block 0's input). Errors are on held-out rows.
+ */
+export interface SpanEntry {
+  from: number;
+  to: number;
+  blocksRemoved: number;
+  /** Held-out ‖Y − Ŷ‖² / ‖Y‖² of the linear map (null without held-out rows). */
+  relErr: number | null;
+  /** Held-out R² of the linear map. */
+  r2: number | null;
+  /**
+   * The map's held-out error carried (linearly, by the fitted map h_to → h_last) to the last
+   * block's output, relative to ‖h_last‖²: what the planner ranks by. Absent when that map was
+   * not accumulated.
+   */
+  relErrAtLast?: number | null;
+  /** The same two for `skip` (identity), null when the widths differ. */
+  skipRelErr: number | null;
+  skipR2: number | null;
+  /** Parameters of the removed blocks minus those of the map. */
+  paramsSaved: number;
+  /** Rows are all tokens, a token subsample, or pooled rows (one per sample). */
+  estimate: 'tokens' | 'token-subsample' | 'pooled';
+  rows: { train: number; heldOut: number };
+}
+
 export interface AnalysisReport {
   schemaVersion: number;
   tool: { name: 'blocklens'; version: string };
@@ -159,5 +187,9 @@ export interface AnalysisReport {
   warnings: string[];
   metrics: Metrics;
   modelAccuracy?: ModelAccuracy;
+  /** Candidate RBA spans, best (lowest held-out relErr) first. Additive: older reports lack it. */
+  spans?: SpanEntry[];
+  /** Spans left out of `spans` by the memory budget, as [from, to]. */
+  spansExcluded?: [number, number][];
   timings?: { [phase: string]: number };
 }

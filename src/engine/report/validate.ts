@@ -353,6 +353,43 @@ function checkModelAccuracy(v: unknown, p: string): void {
   optional(o, 'perClass', p, (x, q) => numArray(x, q, false));
 }
 
+const SPAN_ESTIMATES = ['tokens', 'token-subsample', 'pooled'] as const;
+
+/** A span's ends: −1 ≤ from < to ≤ L−1. */
+function spanEnds(o: Obj, p: string, L: number): void {
+  const from = int(o.from, key(p, 'from'), -1);
+  const to = int(o.to, key(p, 'to'), 0);
+  if (from >= to) fail(key(p, 'to'), `expected a block after 'from' (${from}), found ${to}`);
+  if (to >= L) fail(key(p, 'to'), `expected a block index below ${L}, found ${to}`);
+}
+
+function checkSpans(v: unknown, p: string, L: number): void {
+  arr(v, p).forEach((e, i) => {
+    const ep = idx(p, i);
+    const o = obj(e, ep);
+    spanEnds(o, ep, L);
+    const removed = int(o.blocksRemoved, key(ep, 'blocksRemoved'), 1);
+    if (removed !== (o.to as number) - (o.from as number)) fail(key(ep, 'blocksRemoved'), `expected to − from = ${(o.to as number) - (o.from as number)}, found ${removed}`);
+    for (const k of ['relErr', 'r2', 'skipRelErr', 'skipR2'] as const) numOrNull(o[k], key(ep, k));
+    optional(o, 'relErrAtLast', ep, numOrNull);
+    num(o.paramsSaved, key(ep, 'paramsSaved'));
+    oneOf(o.estimate, SPAN_ESTIMATES, key(ep, 'estimate'));
+    const rp = key(ep, 'rows');
+    const rows = obj(o.rows, rp);
+    int(rows.train, key(rp, 'train'));
+    int(rows.heldOut, key(rp, 'heldOut'));
+  });
+}
+
+function checkSpansExcluded(v: unknown, p: string, L: number): void {
+  arr(v, p).forEach((e, i) => {
+    const ep = idx(p, i);
+    const pair = arr(e, ep, '[from, to] pair');
+    length(pair, 2, ep, '[from, to]');
+    spanEnds({ from: pair[0], to: pair[1] }, ep, L);
+  });
+}
+
 function checkTimings(v: unknown, p: string): void {
   const o = obj(v, p);
   for (const [k, t] of Object.entries(o)) num(t, key(p, k));
@@ -376,6 +413,8 @@ export function validateReport(value: unknown): AnalysisReport {
   checkWarnings(r.warnings);
   checkMetrics(r.metrics, L);
   optional(r, 'modelAccuracy', '', checkModelAccuracy);
+  optional(r, 'spans', '', (x, q) => checkSpans(x, q, L));
+  optional(r, 'spansExcluded', '', (x, q) => checkSpansExcluded(x, q, L));
   optional(r, 'timings', '', checkTimings);
   return value as AnalysisReport;
 }

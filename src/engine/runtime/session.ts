@@ -2,7 +2,9 @@
 // in external data files.
 import * as ort from 'onnxruntime-node';
 import { encodeModel } from '../onnx/codec.js';
+import { weightsByReference, type ModelBytes } from '../onnx/by-reference.js';
 import { externalFiles } from '../onnx/model-file.js';
+import { createSession } from './providers.js';
 import type { ModelProto } from '../onnx/types.js';
 import { exposeTensors } from '../blocks/instrument.js';
 
@@ -16,10 +18,19 @@ export interface SessionSettings {
   /** ORT graph optimisation. Extra graph outputs always survive optimisation. Default 'all'. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   threads?: number;
+  /**
+   * ONNX Runtime's CPU arena (default on). Off, freed activations go back to the system
+   * allocator instead of an arena that only grows: lower peak RSS, a little slower.
+   */
+  arena?: boolean;
+  /** Pre-pack MatMul weights at load (default on). Off, MatMuls read weights where they are. */
+  prepack?: boolean;
 }
 
 export interface OpenSession {
   session: ort.InferenceSession;
+  /** Things the user should know (a GPU provider that was missing, so the CPU ran it). */
+  warnings: string[];
   dispose(): Promise<void>;
 }
 
@@ -30,6 +41,8 @@ export function sessionOptions(s: SessionSettings = {}): ort.InferenceSession.Se
     logSeverityLevel: 3,
   };
   if (s.threads) opts.intraOpNumThreads = s.threads;
+  if (s.arena === false) opts.enableCpuMemArena = false;
+  if (s.prepack === false) opts.extra = { session: { disable_prepacking: '1' } };
   return opts;
 }
 
@@ -38,32 +51,24 @@ export function sessionOptions(s: SessionSettings = {}): ort.InferenceSession.Se
  * ONNX Runtime reads external weights from that folder directly (by offset), so nothing is
  * copied or written beside the user's model. Locations were checked by `checkExternalData`.
  */
-export async function openModelSession(model: ModelProto, modelDir: string, settings: SessionSettings = {}): Promise<OpenSession> {
+export async function openModelSession(model: ModelProto, modelDir: string, settings: SessionSettings = {}, file?: ModelBytes): Promise<OpenSession> {
   const opts = sessionOptions(settings);
+  // Weights still inline in the file they came from are passed by reference to that file: the
+  // encoded model stays small and ONNX Runtime reads (maps) the weights from disk itself.
+  if (file !== undefined) model = weightsByReference(model, file);
   if (externalFiles(model).length > 0) {
-    opts.extra = { session: { model_external_initializers_file_folder_path: modelDir } };
+    opts.extra = { session: { ...(opts.extra as { session?: object } | undefined)?.session, model_external_initializers_file_folder_path: modelDir } };
   }
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(encodeModel(model), opts);
-  } catch (e) {
-    if (settings.device === 'cuda' && /cuda|shared library|providers/i.test((e as Error).message)) {
-      throw new Error(
-        'the CUDA execution provider is not available: install onnxruntime-node with its GPU binaries ' +
-          '(ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install, with CUDA 12 and cuDNN 9 present) or use --device cpu',
-      );
-    }
-    throw e;
-  }
-  return { session, dispose: () => session.release() };
+  const { session, fallback } = await createSession(encodeModel(model), opts, settings.device);
+  return { session, warnings: fallback ? [fallback] : [], dispose: () => session.release() };
 }
 
 /**
  * Ranks of `tensors` from one run of a copy of the model that exposes them raw (used when the
  * graph's value_info does not give them). `feeds` may be a single sample.
  */
-export async function probeRanks(model: ModelProto, modelDir: string, tensors: string[], feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}): Promise<Map<string, number>> {
-  const probe = await openModelSession(exposeTensors(model, tensors), modelDir, { ...settings, optimization: 'basic' });
+export async function probeRanks(model: ModelProto, modelDir: string, tensors: string[], feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}, file?: ModelBytes): Promise<Map<string, number>> {
+  const probe = await openModelSession(exposeTensors(model, tensors), modelDir, { ...settings, optimization: 'basic' }, file);
   try {
     const out = await probe.session.run(feeds);
     const ranks = new Map<string, number>();

@@ -1,0 +1,282 @@
+// Closed-form RBA fits from the accumulated sums (DESIGN §2), and their held-out quality
+// computed from held-out sums without revisiting any row:
+//   ‖Y − X̃W‖² = tr(YᵀY) − 2·tr(WᵀX̃ᵀY) + tr(WᵀX̃ᵀX̃W)
+//
+// linear   (G + λI) W = C + λĨ when the widths match (ridge toward the identity, i.e. the skip
+//          connection: directions the data does not pin down stay skip), (G + λI) W = C
+//          otherwise; λ = 1e−6·tr(G)/(d+1); Cholesky in float64.
+// skip     W = Ĩ (identity, zero bias), equal widths only.
+// lowrank  reduced-rank regression: with the ridge solution W₀, the fitted values' second
+//          moment M = W₀ᵀ G W₀ gives the top-R eigenvectors V, and W = W₀VVᵀ. When the widths
+//          match the low-rank part models the residual Y − X (W = Ĩ + W₀'VVᵀ), so a rank-R map
+//          is "skip plus a rank-R correction".
+// G·W products run in ONNX Runtime; ml-matrix does the small factorizations.
+import { CholeskyDecomposition, EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type { MatmulBackend } from '../linalg/matmul.js';
+import { pairKey, type SpanStats, type SplitSums } from './span-stats.js';
+
+export type RbaMethod = 'linear' | 'skip' | 'lowrank';
+/** Where the ridge term pulls the map: toward the identity (skip) or toward zero (plain ridge). */
+export type Shrink = 'identity' | 'zero';
+
+export const DEFAULT_RIDGE = 1e-6;
+
+export interface FitOptions {
+  method: RbaMethod;
+  rank?: number;
+  /** Default: 'identity' when the widths match, else 'zero'. */
+  shrink?: Shrink;
+  /** λ = ridge · tr(G)/(d+1). Default 1e−6. */
+  ridge?: number;
+}
+
+export interface SpanMap {
+  from: number;
+  to: number;
+  method: RbaMethod;
+  dIn: number;
+  dOut: number;
+  /** (dIn+1)×dOut row-major; the last row is the bias. For lowrank: the effective product. */
+  weight: Float64Array;
+  /** Low-rank factors: y = [x,1]·A·B (+ x when residual). A: (dIn+1)×r, B: r×dOut. */
+  lowrank?: { rank: number; a: Float64Array; b: Float64Array; residual: boolean };
+  /** Parameters the replacement holds. */
+  params: number;
+}
+
+export interface FitQuality {
+  rows: number;
+  /** ‖Y − Ŷ‖² / ‖Y‖². */
+  relErr: number | null;
+  /** 1 − ‖Y − Ŷ‖² / ‖Y − Ȳ‖². */
+  r2: number | null;
+}
+
+export interface SpanFit {
+  map: SpanMap;
+  train: FitQuality;
+  heldOut: FitQuality;
+  /** The identity baseline on the same rows (equal widths only). */
+  skip?: { train: FitQuality; heldOut: FitQuality };
+  shrink: Shrink | null;
+  lambda: number;
+}
+
+export class SpanFitError extends Error {}
+
+/** Ĩ: the (d+1)×d identity with a zero bias row. */
+export function augmentedIdentity(d: number): Float64Array {
+  const w = new Float64Array((d + 1) * d);
+  for (let k = 0; k < d; k++) w[k * d + k] = 1;
+  return w;
+}
+
+function toMatrix(a: Float64Array, r: number, c: number): Matrix {
+  const m = new Matrix(r, c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) m.set(i, j, a[i * c + j]!);
+  return m;
+}
+
+function fromMatrix(m: Matrix): Float64Array {
+  return Float64Array.from(m.to1DArray());
+}
+
+/** Σ_ab A_ab B_ab. */
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let k = 0; k < a.length; k++) s += a[k]! * b[k]!;
+  return s;
+}
+
+/** Quality of W on one split's sums. */
+export async function quality(sums: SplitSums, i: number, j: number, w: Float64Array, dIn: number, dOut: number, matmul: MatmulBackend): Promise<FitQuality> {
+  const rows = sums.rows.get(j) ?? 0;
+  if (rows === 0) return { rows, relErr: null, r2: null };
+  const g = sums.gram.get(i)!;
+  const c = sums.cross.get(pairKey(i, j))!;
+  const ysq = sums.ysq.get(j)!;
+  const ysum = sums.ysum.get(j)!;
+  const dx = dIn + 1;
+  const gw = await matmul.atb(g, dx, dx, w, dOut); // G symmetric: GᵀW = GW
+  const sse = Math.max(0, ysq - 2 * dot(w, c) + dot(w, gw));
+  let mean2 = 0;
+  for (let k = 0; k < dOut; k++) mean2 += ysum[k]! * ysum[k]!;
+  const sst = ysq - mean2 / rows;
+  return {
+    rows,
+    relErr: ysq > 0 ? sse / ysq : null,
+    r2: sst > 0 ? 1 - sse / sst : null,
+  };
+}
+
+/** Cholesky factors of G_i + λI, cached per site (shared by every span starting there). */
+export class SpanSolver {
+  private readonly inverse = new Map<number, { inv: Float64Array; lambda: number }>();
+
+  constructor(readonly stats: SpanStats, readonly matmul: MatmulBackend, readonly ridge = DEFAULT_RIDGE) {}
+
+  /**
+   * (G_i + λI)⁻¹ by Cholesky (ml-matrix, O(d³) once per start block); every span from block i
+   * then costs one product in ONNX Runtime.
+   */
+  private factor(i: number): { inv: Float64Array; lambda: number } {
+    let f = this.inverse.get(i);
+    if (f) return f;
+    const d = this.stats.widthOf(i);
+    const dx = d + 1;
+    const g = this.stats.train.gram.get(i);
+    if (!g) throw new SpanFitError(`no statistics for spans starting at block ${i}`);
+    if ((this.stats.train.rows.get(i) ?? 0) === 0) throw new SpanFitError('no training rows: the calibration data is too small for a held-out split');
+    let tr = 0;
+    for (let k = 0; k < dx; k++) tr += g[k * dx + k]!;
+    const lambda = this.ridge * (tr / dx || 1);
+    const m = toMatrix(g, dx, dx);
+    for (let k = 0; k < dx; k++) m.set(k, k, m.get(k, k) + lambda);
+    const chol = new CholeskyDecomposition(m);
+    if (!chol.isPositiveDefinite()) throw new SpanFitError(`the normal equations of block ${i} are not positive definite (non-finite activations?)`);
+    const inv = fromMatrix(chol.solve(Matrix.eye(dx, dx)));
+    // Symmetrise (the solve leaves rounding asymmetry; GᵀW below assumes symmetry).
+    for (let a = 0; a < dx; a++) for (let b = a + 1; b < dx; b++) inv[a * dx + b] = inv[b * dx + a] = 0.5 * (inv[a * dx + b]! + inv[b * dx + a]!);
+    f = { inv, lambda };
+    this.inverse.set(i, f);
+    return f;
+  }
+
+  /** Ridge solution for span (i, j): (G + λI)W = C [− G·Ĩ when residual] [+ λĨ when shrinking to identity]. */
+  private async solve(i: number, j: number, shrink: Shrink, residual: boolean): Promise<{ w: Float64Array; lambda: number }> {
+    const dIn = this.stats.widthOf(i);
+    const dOut = this.stats.widthOf(j);
+    const dx = dIn + 1;
+    const { inv, lambda } = this.factor(i);
+    const c = this.stats.train.cross.get(pairKey(i, j));
+    if (!c) throw new SpanFitError(`span ${i}→${j} was not accumulated (left out by the memory budget?)`);
+    const rhs = Float64Array.from(c);
+    if (residual) {
+      // X̃ᵀ(Y − X) = C − G[:, :d].
+      const g = this.stats.train.gram.get(i)!;
+      for (let a = 0; a < dx; a++) for (let b = 0; b < dOut; b++) rhs[a * dOut + b]! -= g[a * dx + b]!;
+    } else if (shrink === 'identity') {
+      for (let k = 0; k < dOut; k++) rhs[k * dOut + k]! += lambda;
+    }
+    return { w: await this.matmul.atb(inv, dx, dx, rhs, dOut), lambda };
+  }
+
+  private readonly tails = new Map<number, SpanFit | null>();
+
+  /**
+   * The span's held-out error carried to the last block's output: with the linear part A of
+   * the fitted map h_j → h_last and the held-out residual second moment R of the span,
+   * ‖E·A‖² = tr(AᵀRA), relative to ‖h_last‖² on the same rows. Errors made early pass through
+   * more blocks; this weighs them by how the later blocks (to first order) amplify or damp
+   * them, from the same sums. Null when the span h_j → h_last was not accumulated.
+   */
+  async relErrAtLast(fit: SpanFit, last: number): Promise<number | null> {
+    const { from: i, to: j, dIn, dOut } = fit.map;
+    if (j === last) return fit.heldOut.relErr;
+    let tail = this.tails.get(j);
+    if (tail === undefined) {
+      tail = this.stats.hasPair(j, last) ? await this.fit(j, last, { method: 'linear' }) : null;
+      this.tails.set(j, tail);
+    }
+    const h = this.stats.heldOut;
+    const gj = h.gram.get(j);
+    const ysqLast = h.ysq.get(last);
+    if (!tail || !gj || !ysqLast) return null;
+    const dx = dIn + 1;
+    const dj = dOut + 1;
+    const w = fit.map.weight;
+    const c = h.cross.get(pairKey(i, j))!;
+    const gi = h.gram.get(i)!;
+    const wc = await this.matmul.atb(w, dx, dOut, c, dOut);
+    const gw = await this.matmul.atb(gi, dx, dx, w, dOut);
+    const wgw = await this.matmul.atb(w, dx, dOut, gw, dOut);
+    const r = new Float64Array(dOut * dOut);
+    for (let a = 0; a < dOut; a++) {
+      for (let b = 0; b < dOut; b++) r[a * dOut + b] = gj[a * dj + b]! - wc[a * dOut + b]! - wc[b * dOut + a]! + wgw[a * dOut + b]!;
+    }
+    const dl = tail.map.dOut;
+    const aLin = tail.map.weight.subarray(0, dOut * dl);
+    const ra = await this.matmul.atb(r, dOut, dOut, aLin, dl);
+    return Math.max(0, dot(ra, aLin)) / ysqLast;
+  }
+
+  async fit(i: number, j: number, opts: FitOptions): Promise<SpanFit> {
+    const dIn = this.stats.widthOf(i);
+    const dOut = this.stats.widthOf(j);
+    const dx = dIn + 1;
+    const same = dIn === dOut;
+    let map: SpanMap;
+    let shrink: Shrink | null = null;
+    let lambda = 0;
+    switch (opts.method) {
+      case 'skip': {
+        if (!same) throw new SpanFitError(`--method skip needs equal widths, but block ${i} has width ${dIn} and block ${j} has ${dOut}; use --method linear`);
+        map = { from: i, to: j, method: 'skip', dIn, dOut, weight: augmentedIdentity(dIn), params: 0 };
+        break;
+      }
+      case 'linear': {
+        shrink = opts.shrink ?? (same ? 'identity' : 'zero');
+        if (shrink === 'identity' && !same) throw new SpanFitError(`shrinking toward the identity needs equal widths (${dIn} ≠ ${dOut})`);
+        const s = await this.solve(i, j, shrink, false);
+        lambda = s.lambda;
+        map = { from: i, to: j, method: 'linear', dIn, dOut, weight: s.w, params: dx * dOut };
+        break;
+      }
+      case 'lowrank': {
+        const rank = opts.rank;
+        if (rank === undefined || !Number.isInteger(rank) || rank < 1) throw new SpanFitError('--method lowrank needs --rank R (a positive integer)');
+        if (rank >= Math.min(dx, dOut)) throw new SpanFitError(`--rank ${rank} is not below the map's full rank ${Math.min(dx, dOut)}; use --method linear`);
+        const residual = same;
+        shrink = residual ? 'identity' : 'zero';
+        const s = await this.solve(i, j, 'zero', residual);
+        lambda = s.lambda;
+        const g = this.stats.train.gram.get(i)!;
+        // M = W₀ᵀ G W₀ (dOut×dOut): second moment of the fitted (residual) values.
+        const gw = await this.matmul.atb(g, dx, dx, s.w, dOut);
+        const m = await this.matmul.atb(s.w, dx, dOut, gw, dOut);
+        const evd = new EigenvalueDecomposition(toMatrix(m, dOut, dOut), { assumeSymmetric: true });
+        const values = evd.realEigenvalues;
+        const vecs = evd.eigenvectorMatrix;
+        const order = values.map((v, k) => [v, k] as const).sort((p, q) => q[0] - p[0]).slice(0, rank).map((p) => p[1]);
+        const b = new Float64Array(rank * dOut);
+        order.forEach((col, r) => {
+          for (let k = 0; k < dOut; k++) b[r * dOut + k] = vecs.get(k, col);
+        });
+        // A = W₀ Vᵣ  ((dIn+1)×r).
+        const a = new Float64Array(dx * rank);
+        for (let p = 0; p < dx; p++) {
+          for (let r = 0; r < rank; r++) {
+            let acc = 0;
+            for (let k = 0; k < dOut; k++) acc += s.w[p * dOut + k]! * b[r * dOut + k]!;
+            a[p * rank + r] = acc;
+          }
+        }
+        const weight = residual ? augmentedIdentity(dIn) : new Float64Array(dx * dOut);
+        for (let p = 0; p < dx; p++) {
+          for (let k = 0; k < dOut; k++) {
+            let acc = 0;
+            for (let r = 0; r < rank; r++) acc += a[p * rank + r]! * b[r * dOut + k]!;
+            weight[p * dOut + k]! += acc;
+          }
+        }
+        map = { from: i, to: j, method: 'lowrank', dIn, dOut, weight, lowrank: { rank, a, b, residual }, params: dx * rank + rank * dOut };
+        break;
+      }
+    }
+    const fit: SpanFit = {
+      map,
+      train: await quality(this.stats.train, i, j, map.weight, dIn, dOut, this.matmul),
+      heldOut: await quality(this.stats.heldOut, i, j, map.weight, dIn, dOut, this.matmul),
+      shrink,
+      lambda,
+    };
+    if (same) {
+      const id = augmentedIdentity(dIn);
+      fit.skip = {
+        train: await quality(this.stats.train, i, j, id, dIn, dOut, this.matmul),
+        heldOut: await quality(this.stats.heldOut, i, j, id, dIn, dOut, this.matmul),
+      };
+    }
+    return fit;
+  }
+}
