@@ -69,10 +69,11 @@ export async function explainBlocks(modelPath: string, o: BlocksCommandOptions =
 }
 
 export function formatBlocks(r: BlocksResult): string {
+  // The route, one line per block, then why: block input, granularity, pooling, routes not taken.
   const lines = [r.explanation];
+  for (const b of r.blocks) lines.push(`  ${String(b.index).padStart(3)}  ${b.name}  →  ${b.output}  (${b.parameters} params)`);
   lines.push(`block input h-1: ${r.blockInput ?? 'unknown'} — ${r.blockInputReason}`);
   lines.push(`granularity: ${r.granularity}`);
-  for (const b of r.blocks) lines.push(`  ${String(b.index).padStart(3)}  ${b.name}  →  ${b.output}  (${b.parameters} params)`);
   if (r.pooling) {
     lines.push(`pooling: ${r.pooling.used} — ${r.pooling.reason}`);
     for (const e of r.pooling.evidence) lines.push(`  · ${e}`);

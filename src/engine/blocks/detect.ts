@@ -479,8 +479,10 @@ function fromRepeatedUnits(index: GraphIndex, st: Structure): BlockDetection | n
   if (cuts.length < 4) return null;
   // One token per segment between cut points: its operators in order.
   const tokens = cuts.map((c) => c.nodes.map((n) => st.nodeToken(n)).join('>'));
-  const weighted = cuts.map((c) => c.nodes.some((n) => st.isWeightedNode(n)));
-  const rep = bestTandemRepeat(tokens, (s, u) => weighted.slice(s, s + u).some(Boolean));
+  // Prefix counts of segments with a weighted op: a unit must apply weights.
+  const wsum = [0];
+  for (const c of cuts) wsum.push(wsum[wsum.length - 1]! + (c.nodes.some((n) => st.isWeightedNode(n)) ? 1 : 0));
+  const rep = bestTandemRepeat(tokens, (s, u) => wsum[s + u]! - wsum[s]! > 0);
   if (!rep) return null;
   const { start, unit, count } = rep;
   const outputs = Array.from({ length: count }, (_, k) => cuts[start + (k + 1) * unit - 1]!.tensor);

@@ -408,27 +408,30 @@ export function periodOf(sigs: string[]): number | undefined {
  */
 export function bestTandemRepeat(tokens: string[], accept: (start: number, unit: number) => boolean): { start: number; unit: number; count: number } | undefined {
   const m = tokens.length;
+  const ids = new Map<string, number>();
+  const t = Int32Array.from(tokens, (x) => {
+    let id = ids.get(x);
+    if (id === undefined) ids.set(x, (id = ids.size));
+    return id;
+  });
   let best: { start: number; unit: number; count: number } | undefined;
+  const run = new Int32Array(m + 1);
+  // Linear per unit length: run[i] = how many tokens from i on equal the token u later.
   for (let u = 1; u * 2 <= m; u++) {
+    run[m - u] = 0;
+    for (let i = m - u - 1; i >= 0; i--) run[i] = t[i] === t[i + u] ? run[i + 1]! + 1 : 0;
     for (let s = 0; s + 2 * u <= m; s++) {
-      let k = 1;
-      while (s + (k + 1) * u <= m && sameRun(tokens, s, s + k * u, u)) k++;
-      if (k < 2 || !accept(s, u)) continue;
+      const k = 1 + Math.floor(run[s]! / u);
+      if (k < 2) continue;
       const cov = k * u;
       const end = s + cov;
-      if (
+      const better =
         !best ||
         cov > best.count * best.unit ||
-        (cov === best.count * best.unit && (u < best.unit || (u === best.unit && end > best.start + best.count * best.unit)))
-      ) {
-        best = { start: s, unit: u, count: k };
-      }
+        (cov === best.count * best.unit && (u < best.unit || (u === best.unit && end > best.start + best.count * best.unit)));
+      if (better && accept(s, u)) best = { start: s, unit: u, count: k };
     }
   }
   return best;
 }
 
-function sameRun(t: string[], a: number, b: number, u: number): boolean {
-  for (let i = 0; i < u; i++) if (t[a + i] !== t[b + i]) return false;
-  return true;
-}
