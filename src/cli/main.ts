@@ -13,8 +13,7 @@ import type { Progress } from '../engine/jobs/analyze.js';
 import { parseShard } from '../engine/jobs/partial.js';
 import { writePartialFile } from '../engine/jobs/partial-file.js';
 import { runJobHere } from '../engine/jobs/run.js';
-import { detectBlocks } from '../engine/blocks/detect.js';
-import { loadModelFile } from '../engine/onnx/model-file.js';
+import { explainBlocks, formatBlocks } from './blocks-command.js';
 import { writeFilesAtomic } from '../engine/io/atomic-write.js';
 import { renderReportHtml } from '../engine/report/html.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
@@ -177,26 +176,11 @@ export async function main(argv: string[]): Promise<number> {
     }
 
     if (command === 'blocks') {
-      const loaded = await loadModelFile(model);
-      let det;
-      try {
-        det = detectBlocks(loaded.model, { blocks: request.blocks, blockInput: request.blockInput });
-      } catch (e) {
-        throw Object.assign(e as Error, { file: model });
-      }
-      const out = {
-        method: det.method,
-        blockInput: det.blockInput,
-        explanation: det.explanation,
-        blocks: det.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output, parameters: b.parameters })),
-        warnings: det.warnings,
-      };
-      if (v.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-      else {
-        process.stdout.write(`${det.explanation}\n`);
-        for (const b of out.blocks) process.stdout.write(`  ${String(b.index).padStart(3)}  ${b.name}  →  ${b.output}  (${b.parameters} params)\n`);
-        for (const w of det.warnings) process.stdout.write(`warning: ${w}\n`);
-      }
+      const out = await explainBlocks(model, {
+        blocks: request.blocks, blockInput: request.blockInput, granularity: request.granularity,
+        layout: request.layout, pooling: request.pooling,
+      });
+      process.stdout.write(v.json ? JSON.stringify(out, null, 2) + '\n' : formatBlocks(out));
       return 0;
     }
 

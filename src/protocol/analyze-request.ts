@@ -1,6 +1,6 @@
 // What a client asks the engine to analyse: plain data, so it crosses thread and process borders.
 import type { ImageOptions } from '../engine/calibration/types.js';
-import type { PoolingRequest } from '../engine/report/schema.js';
+import type { Granularity, PoolingRequest, SequenceLayout } from '../engine/report/schema.js';
 
 export interface AnalyzeRequest {
   /** The .onnx file. */
@@ -14,6 +14,10 @@ export interface AnalyzeRequest {
   /** Block output tensors, overriding detection. */
   blocks?: string[];
   blockInput?: string;
+  /** `layer` (default) or `sublayer` (each residual sub-block: attention, MLP). */
+  granularity?: Granularity;
+  /** Layout of 3-D block outputs when the graph cannot tell: `ntd` or `tnd` (sequence first). */
+  layout?: SequenceLayout;
   /** Block for the DR curve (default: last). */
   drBlock?: number;
   delta?: number;

@@ -63,9 +63,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'samples', type: 'string', arg: 'N', commands: A, field: 'samples', parse: int(1), help: 'number of samples (default 512: a seeded subset of --data when it holds more, or 512 synthetic samples)' },
   { name: 'batch', type: 'string', arg: 'N', commands: A, field: 'batch', parse: int(1), help: 'batch size (default 32)' },
   { name: 'seed', type: 'string', arg: 'N', commands: A, field: 'seed', parse: int(0), help: 'seed for synthetic data, subsets and splits (default 0)' },
-  { name: 'pooling', type: 'string', arg: 'P', commands: A, field: 'pooling', parse: oneOf(['auto', 'cls', 'mean', 'last', 'gap', 'tokens']), help: 'auto | cls | mean | last | gap | tokens (default auto)' },
+  { name: 'pooling', type: 'string', arg: 'P', commands: AB, field: 'pooling', parse: oneOf(['auto', 'cls', 'mean', 'last', 'gap', 'tokens']), help: 'auto | cls | mean | last | gap | tokens (default auto)' },
   { name: 'blocks', type: 'string', arg: 'T,T,...', commands: AB, field: 'blocks', parse: names, help: 'block output tensors, overriding detection' },
   { name: 'block-input', type: 'string', arg: 'T', commands: AB, field: 'blockInput', help: "tensor taken as block 0's input" },
+  { name: 'granularity', type: 'string', arg: 'layer|sublayer', commands: AB, field: 'granularity', parse: oneOf(['layer', 'sublayer']), help: 'layer (default), or sublayer: one block per residual sub-block (attention, MLP)' },
   { name: 'dr-block', type: 'string', arg: 'N', commands: A, field: 'drBlock', parse: int(0), help: 'block for the diffused-redundancy curve (default: last)' },
   { name: 'delta', type: 'string', arg: 'X', commands: A, field: 'delta', parse: fraction, help: 'DR threshold δ in (0, 1] (default 0.9)' },
   { name: 'seq-len', type: 'string', arg: 'N', commands: A, field: 'seqLen', parse: int(1), help: 'sequence length for symbolic dims (synthetic / padding)' },
@@ -78,7 +79,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'std', type: 'string', arg: 'a,b,c', commands: A, field: 'image.std', parse: numbers, help: 'images: per-channel std to divide by' },
   { name: 'preset', type: 'string', arg: 'imagenet|none', commands: A, field: 'image.preset', parse: oneOf(['imagenet', 'none']), help: 'images: normalisation preset' },
   { name: 'color', type: 'string', arg: 'rgb|grayscale', commands: A, field: 'image.color', parse: oneOf(['rgb', 'grayscale']), help: 'images: colour mode' },
-  { name: 'layout', type: 'string', arg: 'nchw|nhwc', commands: A, field: 'image.layout', parse: oneOf(['nchw', 'nhwc']), help: 'images: tensor layout' },
+  { name: 'layout', type: 'string', arg: 'L', commands: AB, field: 'image.layout', parse: oneOf(['nchw', 'nhwc', 'ntd', 'tnd']), help: 'images: tensor layout nchw|nhwc; 3-D block outputs: ntd (batch first) or tnd (sequence first) when the graph cannot tell' },
   { name: 'interpolation', type: 'string', arg: 'K', commands: A, field: 'image.interpolation', parse: oneOf(['nearest', 'bilinear', 'bicubic', 'lanczos']), help: 'images: resampling kernel (default bilinear)' },
   { name: 'skip-bad-images', type: 'boolean', commands: A, field: 'image.skipBad', help: 'images: skip unreadable images (and say how many) instead of failing' },
   { name: 'device', type: 'string', arg: 'cpu|cuda', commands: A, field: 'device', parse: oneOf(['cpu', 'cuda']), help: "execution provider (cuda needs onnxruntime-node's GPU binaries)" },
@@ -105,6 +106,11 @@ export function requestFromOptions(model: string, values: Record<string, string 
     if (o.field.startsWith('image.')) image[o.field.slice(6)] = v;
     else req[o.field] = v;
   }
+  // --layout ntd|tnd is about block outputs, not images.
+  if (image.layout === 'ntd' || image.layout === 'tnd') {
+    req.layout = image.layout;
+    delete image.layout;
+  }
   if (Object.keys(image).length) req.image = image;
   return req as unknown as AnalyzeRequest;
 }
@@ -118,7 +124,7 @@ export function usageText(): string {
   const section = (title: string, pick: (o: OptionSpec) => boolean) => [title, ...OPTIONS.filter(pick).map(line)].join('\n');
   return [
     'Usage:',
-    '  blocklens blocks  MODEL [--json] [--blocks T,T,...] [--block-input T]',
+    '  blocklens blocks  MODEL [--json] [--blocks T,T,...] [--block-input T] [--granularity G] [--pooling P]',
     '  blocklens analyze MODEL [options] [--out report.json] [--html report.html]',
     '  blocklens analyze MODEL [options] --shard K/N --partial FILE',
     '  blocklens merge   FILE... [--out report.json] [--html report.html]',

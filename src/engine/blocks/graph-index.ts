@@ -8,6 +8,9 @@ export interface TensorTypeInfo {
   dims?: (number | string | null)[];
 }
 
+/** Ops that read only their input's shape, never its values. */
+export const SHAPE_ONLY_OPS = new Set(['Shape', 'Size']);
+
 export class GraphIndex {
   readonly nodes: NodeProto[];
   /** tensor name → index of the node that produces it */
@@ -115,6 +118,71 @@ export class GraphIndex {
       for (const inp of this.nodes[p]!.input) if (inp) stack.push(inp);
     }
     return false;
+  }
+
+  /**
+   * Like dependsOn, but only through values: a path through `Shape`/`Size` (which read only a
+   * tensor's shape) does not count. Masks and position tables built from a tensor's shape do not
+   * depend on it.
+   */
+  dataDependsOn(tensor: string, ancestor: string): boolean {
+    if (tensor === ancestor) return true;
+    const stop = this.position(ancestor);
+    const seen = new Set<string>();
+    const stack = [tensor];
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (t === ancestor) return true;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      const p = this.producer.get(t);
+      if (p === undefined || p < stop) continue;
+      const node = this.nodes[p]!;
+      if (SHAPE_ONLY_OPS.has(node.opType)) continue;
+      for (const inp of node.input) if (inp) stack.push(inp);
+    }
+    return false;
+  }
+
+  /** Nodes that read `tensor`'s values, transitively (not through Shape/Size), up to node `maxPos`. */
+  dataDescendantNodes(tensor: string, maxPos = Infinity): Set<number> {
+    const seen = new Set<number>();
+    const stack = [tensor];
+    const visited = new Set<string>();
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (visited.has(t)) continue;
+      visited.add(t);
+      for (const c of this.consumers.get(t) ?? []) {
+        if (c > maxPos || seen.has(c)) continue;
+        const node = this.nodes[c]!;
+        if (SHAPE_ONLY_OPS.has(node.opType)) continue;
+        seen.add(c);
+        for (const o of node.output) if (o) stack.push(o);
+      }
+    }
+    return seen;
+  }
+
+  /** Ancestor nodes of `tensor` through values only (Shape/Size nodes are kept but not crossed). */
+  dataAncestorNodes(tensor: string, minPos = -1): Set<number> {
+    const seen = new Set<number>();
+    const stack: string[] = [tensor];
+    while (stack.length) {
+      const t = stack.pop()!;
+      const p = this.producer.get(t);
+      if (p === undefined || p <= minPos || seen.has(p)) continue;
+      seen.add(p);
+      const node = this.nodes[p]!;
+      if (SHAPE_ONLY_OPS.has(node.opType)) continue;
+      for (const inp of node.input) if (inp) stack.push(inp);
+    }
+    return seen;
+  }
+
+  /** Static dims of a tensor from value_info / graph inputs / initializers, if declared. */
+  dims(name: string): (number | string | null)[] | undefined {
+    return this.types.get(name)?.dims;
   }
 
   rank(name: string): number | undefined {

@@ -3,8 +3,9 @@
 // ONNX Runtime. The user's model object is not modified.
 import { attr, makeNode, makeTensor, makeValueInfo, opsetVersion } from '../onnx/builder.js';
 import { DataType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.js';
-import type { Pooling, PoolingRequest } from '../report/schema.js';
+import type { Pooling, PoolingRequest, SequenceLayout } from '../report/schema.js';
 import type { GraphIndex } from './graph-index.js';
+import type { CausalCheck } from './probe.js';
 
 export const POOLED_PREFIX = 'blocklens::pooled::';
 
@@ -22,6 +23,10 @@ export interface InstrumentOptions {
   maskInput?: string;
   /** Keep the model's own outputs (for accuracy). */
   keepOutputs: boolean;
+  /** Layout of 3-D block outputs; `tnd` ones are transposed to [N, T, d] before pooling. */
+  layout?: SequenceLayout;
+  /** Which 4-D targets are channels-last [N, H, W, C] (transposed to NCHW before pooling). */
+  channelsLast?: (tensor: string) => boolean;
 }
 
 export interface Instrumented {
@@ -39,7 +44,7 @@ export function instrumentModel(model: ModelProto, targets: PoolTarget[], opts: 
   const newOutputs = [];
   for (const t of targets) {
     const out = `${POOLED_PREFIX}${t.key}`;
-    b.pool(t.tensor, t.rank, opts.pooling, out, opts.maskInput);
+    b.pool(t.tensor, t.rank, opts.pooling, out, opts.maskInput, opts.layout, t.rank === 4 && !!opts.channelsLast?.(t.tensor));
     outputs.set(t.key, out);
     newOutputs.push(makeValueInfo(out, DataType.FLOAT));
   }
@@ -113,7 +118,15 @@ class PoolBuilder {
     return this.node('Cast', [x], [attr.int('to', DataType.FLOAT)], out);
   }
 
-  pool(x: string, rank: number, pooling: Pooling, out: string, mask?: string): void {
+  pool(x0: string, rank: number, pooling: Pooling, out: string, mask?: string, layout?: SequenceLayout, channelsLast?: boolean): void {
+    // Sequence-first [T, N, d] → [N, T, d], NHWC → NCHW: every pooling below reads the batch on
+    // axis 0 and, for 4-D maps, the channels on axis 1.
+    const x =
+      rank === 3 && layout === 'tnd'
+        ? this.node('Transpose', [x0], [attr.ints('perm', [1, 0, 2])])
+        : rank === 4 && channelsLast
+          ? this.node('Transpose', [x0], [attr.ints('perm', [0, 3, 1, 2])])
+          : x0;
     if (rank <= 2) {
       // Already one vector per sample.
       this.castFloat(x, out);
@@ -189,29 +202,51 @@ class PoolBuilder {
 export interface PoolingChoice {
   used: Pooling;
   reason: string;
+  /** What `auto` looked at, one line each. */
+  evidence: string[];
 }
 
-/** Picks the pooling from the graph (DESIGN §2) and says why. */
+/**
+ * Picks the pooling from the graph (DESIGN §2) and says why. `causal` is the result of
+ * evaluating the attention mask (probe.ts); without it, only a Trilu op or a constant
+ * triangular mask counts as causal.
+ */
 export function choosePooling(
   requested: PoolingRequest,
   index: GraphIndex,
   lastBlockOutput: string,
   rank: number,
+  causal?: CausalCheck,
 ): PoolingChoice {
+  const evidence: string[] = [`block outputs have rank ${rank}`];
   if (requested !== 'auto') {
-    if (rank <= 2) return { used: requested, reason: `${requested} requested; block outputs are already vectors [N, d], nothing to pool` };
+    if (rank <= 2) return { used: requested, reason: `${requested} requested; block outputs are already vectors [N, d], nothing to pool`, evidence };
     if (rank === 4 && (requested === 'cls' || requested === 'last' || requested === 'mean')) {
-      return { used: 'gap', reason: `${requested} requested but block outputs are 4-D feature maps; used gap (mean over H, W)` };
+      return { used: 'gap', reason: `${requested} requested but block outputs are 4-D feature maps; used gap (mean over H, W)`, evidence };
     }
-    return { used: requested, reason: `${requested} requested` };
+    return { used: requested, reason: `${requested} requested`, evidence };
   }
-  if (rank <= 2) return { used: 'mean', reason: 'auto: block outputs are already vectors [N, d]; used as they are' };
-  if (rank === 4) return { used: 'gap', reason: 'auto: block outputs are 4-D (NCHW) feature maps → gap, mean over H and W' };
+  if (rank <= 2) return { used: 'mean', reason: 'auto: block outputs are already vectors [N, d]; used as they are', evidence };
+  if (rank === 4) return { used: 'gap', reason: 'auto: block outputs are 4-D (NCHW) feature maps → gap, mean over H and W', evidence };
   const cls = findTokenZeroReadout(index, lastBlockOutput);
-  if (cls) return { used: 'cls', reason: `auto: the model reads token 0 after the last block (${cls}) → cls` };
-  const causal = findCausalMask(index);
-  if (causal) return { used: 'last', reason: `auto: causal attention mask found (${causal}) → last token` };
-  return { used: 'mean', reason: 'auto: no token-0 read-out and no causal mask → mean over tokens' };
+  evidence.push(cls ? `token 0 is read after the last block (${cls})` : 'no token-0 read-out after the last block');
+  if (cls) return { used: 'cls', reason: `auto: the model reads token 0 after the last block (${cls}) → cls`, evidence };
+  if (causal) {
+    evidence.push(causal.detail);
+    if (causal.causal) {
+      const what = causal.tensor
+        ? `the attention mask '${causal.tensor}' is causal (triangular, the same for any tokens, when evaluated)`
+        : `the attention is causal (${causal.detail})`;
+      return { used: 'last', reason: `auto: ${what} → last valid token`, evidence };
+    }
+  }
+  const staticMask = findCausalMask(index);
+  if (staticMask) {
+    evidence.push(`causal mask in the graph: ${staticMask}`);
+    return { used: 'last', reason: `auto: causal attention mask found (${staticMask}) → last valid token`, evidence };
+  }
+  if (!causal) evidence.push('no Trilu op and no constant triangular mask (the mask was not evaluated)');
+  return { used: 'mean', reason: 'auto: no token-0 read-out and no causal mask → mean over tokens', evidence };
 }
 
 function constantInt(index: GraphIndex, name: string): number[] | undefined {

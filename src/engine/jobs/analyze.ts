@@ -13,7 +13,7 @@ import { opsetVersion } from '../onnx/builder.js';
 import { AccuracyConsumer } from '../pass/consumers/accuracy.js';
 import { ChecksumConsumer } from '../pass/consumers/checksum.js';
 import { HsicConsumer, PooledStatisticsConsumer, ProbeConsumer, type StatisticsFormOptions } from '../pass/consumers/statistics.js';
-import { runPass, type PassModel } from '../pass/run-pass.js';
+import { runPass, type PassModel, type PassResult } from '../pass/run-pass.js';
 import type { PassConsumer, PassContext, Snapshot } from '../pass/types.js';
 import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelInfo, type PoolingInfo } from '../report/schema.js';
 import { validateReport } from '../report/validate.js';
@@ -57,6 +57,7 @@ export function numericSettings(opts: AnalyzeOptions): Record<string, unknown> {
   return {
     data: abs(opts.data), labels: abs(opts.labels), samples: opts.samples ?? null, seed: opts.seed ?? 0,
     pooling: opts.pooling ?? 'auto', blocks: opts.blocks ?? null, blockInput: opts.blockInput ?? null,
+    granularity: opts.granularity ?? 'layer', layout: opts.layout ?? null,
     drBlock: opts.drBlock ?? null, delta: opts.delta ?? null, seqLen: opts.seqLen ?? null, imageSize: opts.imageSize ?? null,
     tokenizer: abs(opts.tokenizer), image: opts.image ?? null, statistics: opts.statistics ?? null,
   };
@@ -94,7 +95,7 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
   t0 = performance.now();
   let detection: BlockDetection;
   try {
-    detection = detectBlocks(loaded.model, { blocks: opts.blocks, blockInput: opts.blockInput });
+    detection = detectBlocks(loaded.model, { blocks: opts.blocks, blockInput: opts.blockInput, granularity: opts.granularity });
   } catch (e) {
     throw Object.assign(e as Error, { file: opts.model });
   }
@@ -115,6 +116,7 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
     blocks: detection.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output })),
     blockInput: detection.blockInput,
     pooling: opts.pooling ?? 'auto',
+    layout: opts.layout,
     maskInput,
     logitsOutput: logitsOutput(loaded.model),
     session: { device: opts.device, threads: opts.threads, optimization: opts.optimization, arena: opts.arena, prepack: opts.prepack },
@@ -165,7 +167,7 @@ function modelInfo(loaded: LoadedModel): ModelInfo {
   };
 }
 
-function metaOf(prep: Prepared, ctx: PassContext, poolingReason: string, opts: AnalyzeOptions): PartialMeta {
+function metaOf(prep: Prepared, ctx: PassContext, pass: Pick<PassResult, 'poolingReason' | 'poolingEvidence' | 'layout'>, opts: AnalyzeOptions): PartialMeta {
   const info = prep.source.info;
   const calibration: CalibrationInfo = { ...info, samples: prep.source.samples };
   delete calibration.checksum;
@@ -173,11 +175,15 @@ function metaOf(prep: Prepared, ctx: PassContext, poolingReason: string, opts: A
   if (info.source === 'synthetic') {
     warnings.unshift('synthetic calibration data: these numbers show the model\'s structure, not its behaviour on a task; pass --data for real inputs');
   }
-  const pooling: PoolingInfo = { requested: opts.pooling ?? 'auto', used: ctx.pooling, reason: poolingReason };
+  const pooling: PoolingInfo = { requested: opts.pooling ?? 'auto', used: ctx.pooling, reason: pass.poolingReason, evidence: pass.poolingEvidence };
   return {
     model: modelInfo(prep.loaded),
     blocks: prep.detection.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output, parameters: b.parameters })),
-    detection: { method: prep.detection.method, blockInput: prep.detection.blockInput, explanation: prep.detection.explanation },
+    detection: {
+      method: prep.detection.method, blockInput: prep.detection.blockInput, explanation: prep.detection.explanation,
+      blockInputReason: prep.detection.blockInputReason, granularity: prep.detection.granularity, rejected: prep.detection.rejected,
+      ...(pass.layout ? { layout: pass.layout } : {}),
+    },
     calibration,
     pooling,
     warnings,
@@ -259,7 +265,7 @@ async function runAnalysisPass(opts: AnalyzeOptions, shard?: { index: number; co
     prep.timings.forward = Math.round(performance.now() - t0);
     prep.timings.session = Math.round(pass.sessionMs);
     prep.timings.inference = Math.round(pass.inferenceMs);
-    const meta = metaOf(prep, pass.ctx, pass.poolingReason, opts);
+    const meta = metaOf(prep, pass.ctx, pass, opts);
     meta.warnings.push(...pass.warnings);
     meta.calibration.batchSize = batchSize;
     return { prep, matmul, consumers, meta, range, started, disposers };

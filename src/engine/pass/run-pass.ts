@@ -3,13 +3,14 @@
 // for: pooled block rows, raw tensors, in-graph float64 cross-products, model outputs.
 import type * as ort from 'onnxruntime-node';
 import { GraphIndex } from '../blocks/graph-index.js';
-import { choosePooling, instrumentModel, type PoolTarget } from '../blocks/instrument.js';
+import { instrumentModel, type PoolTarget } from '../blocks/instrument.js';
+import { decidePooling } from '../blocks/plan.js';
 import type { CalibrationBatch, CalibrationSource } from '../calibration/types.js';
 import { appendGrams, type GramSpec } from '../model/cross-products.js';
 import { makeValueInfo } from '../onnx/builder.js';
 import type { LoadedModel } from '../onnx/model-file.js';
 import { DataType, type ModelProto } from '../onnx/types.js';
-import type { PoolingRequest } from '../report/schema.js';
+import type { PoolingRequest, SequenceLayout } from '../report/schema.js';
 import { firstSampleFeeds, toOrtFeeds } from '../runtime/feeds.js';
 import { openModelSession, probeRanks, type OpenSession, type SessionSettings } from '../runtime/session.js';
 import type { BlockKey, HostTensor, PassBatch, PassConsumer, PassContext, PassOptions, PooledRows, TensorRequest } from './types.js';
@@ -20,6 +21,8 @@ export interface PassModel {
   blocks: { index: number; name: string; output: string }[];
   blockInput: string | null;
   pooling: PoolingRequest;
+  /** Layout of 3-D block outputs when the user gives it (else found on the first batch). */
+  layout?: SequenceLayout;
   maskInput?: string;
   logitsOutput?: string;
   session: SessionSettings;
@@ -39,6 +42,9 @@ export interface PassResult {
   inferenceMs: number;
   /** The pooling choice and its reason. */
   poolingReason: string;
+  /** What `auto` looked at, and the layout of 3-D block outputs. */
+  poolingEvidence: string[];
+  layout?: SequenceLayout;
   /** What the session had to say (a missing GPU provider: the pass ran on the CPU). */
   warnings: string[];
 }
@@ -58,6 +64,8 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
   let runner: OpenSession | undefined;
   let plan: SessionPlan | undefined;
   let poolingReason = '';
+  let poolingEvidence: string[] = [];
+  let layout: SequenceLayout | undefined;
   const sessionWarnings: string[] = [];
   let sessionMs = 0;
   let inferenceMs = 0;
@@ -75,6 +83,8 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
         runner = built.runner;
         sessionWarnings.push(...built.runner.warnings);
         poolingReason = built.reason;
+        poolingEvidence = built.evidence;
+        layout = built.layout;
         sessionMs = performance.now() - t;
       }
       const feeds = toOrtFeeds(batch);
@@ -94,7 +104,7 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
     await runner?.dispose().catch(() => undefined);
   }
   if (!ctx) throw Object.assign(new Error('the calibration data holds no samples'), { file: model.file });
-  return { ctx, samples: done, sessionMs, inferenceMs, poolingReason, warnings: sessionWarnings };
+  return { ctx, samples: done, sessionMs, inferenceMs, poolingReason, poolingEvidence, layout, warnings: sessionWarnings };
 }
 
 interface SessionPlan {
@@ -105,7 +115,7 @@ interface SessionPlan {
 
 async function buildSession(
   model: PassModel, index: GraphIndex, consumers: PassConsumer[], batch: CalibrationBatch, fixedBatch: boolean, range: { start: number; end: number },
-): Promise<{ ctx: PassContext; plan: SessionPlan; runner: OpenSession; reason: string }> {
+): Promise<{ ctx: PassContext; plan: SessionPlan; runner: OpenSession; reason: string; evidence: string[]; layout?: SequenceLayout }> {
   const L = model.blocks.length;
   const tensorOf = (k: BlockKey): string => {
     if (k === 'input') {
@@ -127,7 +137,13 @@ async function buildSession(
     for (const [t, r] of probed) ranks.set(t, r);
   };
   await learnRanks([...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]);
-  const choice = choosePooling(model.pooling, index, lastOut, rankOf(lastOut) ?? -1);
+  // Layout of 3-D block outputs from this batch; `auto` evaluates the attention mask (plan.ts).
+  const choice = await decidePooling({
+    model: model.loaded.model, index, dir: model.loaded.dir, threads: model.session.threads, lastTensor: lastOut,
+    rank: rankOf(lastOut) ?? -1, requested: model.pooling, layout: model.layout, feeds: toOrtFeeds(batch), batchSize: batch.size,
+  }).catch((e: Error) => {
+    throw Object.assign(e, { file: model.file });
+  });
   // Pooled width from the declared shape: channels of NCHW, else the last axis.
   const widthOf = (t: string): number | null => {
     const dims = index.types.get(t)?.dims;
@@ -171,7 +187,7 @@ async function buildSession(
     if (r.kind === 'gram' && r.rows === 'pooled') for (const t of r.tensors) addPooled(keyOfTensor(t));
   }
   const outputsWanted = requests.some((r) => r.kind === 'output');
-  const inst = instrumentModel(model.loaded.model, targets, { pooling: choice.used, maskInput: model.maskInput, keepOutputs: outputsWanted });
+  const inst = instrumentModel(model.loaded.model, targets, { pooling: choice.used, maskInput: model.maskInput, keepOutputs: outputsWanted, layout: choice.layout, channelsLast: choice.channelsLast });
   for (const [name, out] of inst.outputs) pooledKeys.get(name)!.output = out;
   const instModel: ModelProto = { ...inst.model, graph: { ...inst.model.graph! } };
   const have = new Set(instModel.graph!.output.map((o) => o.name));
@@ -193,6 +209,9 @@ async function buildSession(
       const rank3 = r.tensors.every((t) => (rankOf(t) ?? 0) === 3);
       gramSpecs.set(r.id, { id: r.id, parts, mode: 'rows', ones: r.ones, mask: tokens && rank3 ? model.maskInput : undefined });
     } else {
+      if (choice.layout === 'tnd' || choice.channelsLast) {
+        throw Object.assign(new Error('block outputs are sequence-first [T, N, d] or channels-last: token-level cross-products need batch-first, channels-first blocks; name such block outputs with --blocks'), { file: model.file });
+      }
       const parts = r.tensors.map((t) => ({ tensor: t, rank: rankOf(t) ?? 3 }));
       const rank3 = parts.every((p) => p.rank === 3);
       gramSpecs.set(r.id, { id: r.id, parts, mode: 'tokens', ones: r.ones, mask: rank3 ? model.maskInput : undefined });
@@ -201,7 +220,7 @@ async function buildSession(
   const grams = gramSpecs.size ? appendGrams(instModel, [...gramSpecs.values()]) : new Map<string, string>();
   // Weights by reference to the model file: no second copy of them through JavaScript.
   const runner = await openModelSession(instModel, model.loaded.dir, model.session, model.loaded);
-  return { ctx, plan: { pooledKeys, tokens, grams }, runner, reason: choice.reason };
+  return { ctx, plan: { pooledKeys, tokens, grams }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
 }
 
 function makeBatchView(batch: CalibrationBatch, result: ort.InferenceSession.OnnxValueMapType, plan: SessionPlan, ctx: PassContext, file: string): PassBatch {

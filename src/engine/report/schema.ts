@@ -5,7 +5,17 @@ export const SCHEMA_VERSION = 1;
 
 export type Pooling = 'cls' | 'mean' | 'last' | 'gap' | 'tokens';
 export type PoolingRequest = Pooling | 'auto';
-export type DetectionMethod = 'scoped-names' | 'residual-adds' | 'user';
+export type DetectionMethod = 'scoped-names' | 'residual-adds' | 'repeated-units' | 'user';
+/** A block is a whole layer, or one residual sub-block (attention or MLP). */
+export type Granularity = 'layer' | 'sublayer';
+/** Layout of 3-D block outputs: batch-first [N, T, d] or sequence-first [T, N, d]. */
+export type SequenceLayout = 'ntd' | 'tnd';
+
+/** A detection route that was tried or checked and not used, with the reason. */
+export interface RejectedRoute {
+  route: string;
+  reason: string;
+}
 
 /** L×L matrix in block order; `null` where a value is undefined (widths differ, degenerate input). */
 export type Matrix = (number | null)[][];
@@ -38,6 +48,13 @@ export interface DetectionInfo {
   blockInput: string | null;
   /** One line on how the blocks were found. */
   explanation: string;
+  /** Why blockInput is h_{-1} (its role: the residual stream block 0 adds to, or the main path). */
+  blockInputReason?: string;
+  granularity?: Granularity;
+  /** Routes tried before the one taken, or checked beside it, and why they were not used. */
+  rejected?: RejectedRoute[];
+  /** Layout of 3-D block outputs, when they are 3-D. */
+  layout?: SequenceLayout;
 }
 
 export interface PreprocessingInfo {
@@ -68,6 +85,8 @@ export interface PoolingInfo {
   requested: PoolingRequest;
   used: Pooling;
   reason: string;
+  /** What `auto` looked at, one line each (token-0 read-out, causal mask evaluation, rank). */
+  evidence?: string[];
 }
 
 export interface MsrsInfo {

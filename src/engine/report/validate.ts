@@ -29,7 +29,7 @@ export class ReportValidationError extends Error {
 
 const POOLINGS: readonly Pooling[] = ['cls', 'mean', 'last', 'gap', 'tokens'];
 const POOLING_REQUESTS: readonly PoolingRequest[] = ['auto', ...POOLINGS];
-const DETECTION_METHODS: readonly DetectionMethod[] = ['scoped-names', 'residual-adds', 'user'];
+const DETECTION_METHODS: readonly DetectionMethod[] = ['scoped-names', 'residual-adds', 'user', 'repeated-units'];
 
 type Obj = Record<string, unknown>;
 
@@ -228,6 +228,17 @@ function checkDetection(v: unknown): void {
   oneOf(o.method, DETECTION_METHODS, key(p, 'method'));
   strOrNull(o.blockInput, key(p, 'blockInput'));
   str(o.explanation, key(p, 'explanation'));
+  optional(o, 'blockInputReason', p, str);
+  optional(o, 'granularity', p, (x, q) => oneOf(x, ['layer', 'sublayer'] as const, q));
+  optional(o, 'layout', p, (x, q) => oneOf(x, ['ntd', 'tnd'] as const, q));
+  optional(o, 'rejected', p, (x, q) =>
+    arr(x, q).forEach((r, i) => {
+      const rp = idx(q, i);
+      const ro = obj(r, rp);
+      str(ro.route, key(rp, 'route'));
+      str(ro.reason, key(rp, 'reason'));
+    }),
+  );
 }
 
 function checkCalibration(v: unknown): void {
@@ -265,6 +276,7 @@ function checkPooling(v: unknown): void {
   oneOf(o.requested, POOLING_REQUESTS, key(p, 'requested'));
   oneOf(o.used, POOLINGS, key(p, 'used'));
   str(o.reason, key(p, 'reason'));
+  optional(o, 'evidence', p, (x, q) => arr(x, q).forEach((e, i) => str(e, idx(q, i))));
 }
 
 function checkWarnings(v: unknown): void {
