@@ -8,6 +8,7 @@ import { JobError, runJob } from '../engine/jobs/run-job.js';
 import type { AnalysisReport } from '../engine/report/schema.js';
 import type { AnalyzeRequest } from '../protocol/analyze-request.js';
 import { fork } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import type { RbaResult } from '../engine/rba/export.js';
 import type { VerificationFigures } from '../protocol/webview.js';
@@ -72,6 +73,9 @@ export class EngineClient {
    */
   exportSpan(req: ExportRequest, opts: EngineRunOptions = {}): Promise<RbaResult> {
     return new Promise((resolve, reject) => {
+      // A cancelled export is not an export: whatever it wrote beside the model goes, even when
+      // the cancel arrives after the rename (during verification). Files there before stay.
+      const before = outputsOf(req.out);
       const child = fork(path.join(this.distDir, 'rba-job.js'), [], {
         env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -87,8 +91,10 @@ export class EngineClient {
         clearTimeout(killTimer);
         opts.signal?.removeEventListener('abort', onAbort);
         const done = async () => {
-          if (opts.signal?.aborted) await removeTempFiles(req.out);
-          fn();
+          if (!opts.signal?.aborted) return fn();
+          await removeTempFiles(req.out);
+          for (const f of outputsOf(req.out)) if (!before.has(f)) await unlink(path.join(path.dirname(req.out), f)).catch(() => {});
+          cancelled();
         };
         if (child.exitCode === null && child.signalCode === null) {
           child.once('exit', () => void done());
@@ -146,6 +152,15 @@ function toEngineError(e: unknown, signal?: AbortSignal): EngineError {
   const cancelled = signal?.aborted === true || err?.name === 'AbortError';
   if (err instanceof JobError) return new EngineError(err.message, err.file, cancelled);
   return new EngineError(err?.message ?? String(e), err?.file, cancelled);
+}
+/** Names in the output's folder that belong to it: the file and its external-data sidecars. */
+function outputsOf(out: string): Set<string> {
+  const base = path.basename(out);
+  try {
+    return new Set(readdirSync(path.dirname(out)).filter((n) => n === base || n.startsWith(`${base}.`)));
+  } catch {
+    return new Set();
+  }
 }
 /** Temp files the engine's atomic writer leaves while writing `out` (`.<name>.<pid>.<rand>.tmp`). */
 async function removeTempFiles(out: string): Promise<void> {
