@@ -167,7 +167,7 @@ async function main() {
     }
   }
   const c = summarize(all);
-  console.log(`vscode tests: ${line(c)}`);
+  console.log(`vscode-tests: ${line(c)}`);
   return c.failed === 0 && c.passed > 0 ? 0 : 1;
 }
 
@@ -175,7 +175,7 @@ main().then(
   (code) => process.exit(code),
   (e) => {
     console.error(`vscode-tests: error: ${e.message}`);
-    console.log('vscode tests: 0 passed, 1 failed');
+    console.log('vscode-tests: 0 passed, 1 failed');
     process.exit(1);
   },
 );
