@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 
 import { decodeModel, encodeModel } from './codec.js';
-import { DATA_LOCATION_EXTERNAL } from './model-file.js';
+import { DATA_LOCATION_EXTERNAL, externalTensor } from './model-file.js';
 import type { GraphProto, ModelProto, TensorProto } from './types.js';
 
 export interface ModelBytes {
@@ -27,20 +27,6 @@ function offsetIn(file: ModelBytes, raw: Uint8Array): number | undefined {
   const off = raw.byteOffset - file.bytes.byteOffset;
   if (off < 0 || off + raw.byteLength > file.bytes.byteLength) return undefined;
   return off;
-}
-
-function referenced(t: TensorProto, location: string, offset: number, length: number): TensorProto {
-  const out: TensorProto = {
-    ...t,
-    externalData: [
-      { key: 'location', value: location },
-      { key: 'offset', value: String(offset) },
-      { key: 'length', value: String(length) },
-    ],
-    dataLocation: DATA_LOCATION_EXTERNAL,
-  };
-  delete out.rawData;
-  return out;
 }
 
 function mapInitializers(g: GraphProto, f: (t: TensorProto) => TensorProto): GraphProto {
@@ -62,7 +48,7 @@ export function weightsByReference(model: ModelProto, file: ModelBytes, threshol
     const off = offsetIn(file, raw);
     if (off === undefined) return t;
     moved++;
-    return referenced(t, location, off, raw.byteLength);
+    return externalTensor(t, location, off, raw.byteLength);
   });
   if (moved === 0) return model;
   // A fresh encode/decode detaches every remaining view (small tensors, strings) from file.bytes.

@@ -541,7 +541,8 @@ function mapGraphTensors(g: GraphProto, init: (t: TensorProto) => TensorProto, o
   return { ...g, node, initializer: g.initializer.map(init), sparseInitializer: g.sparseInitializer.map(sparse) };
 }
 
-function externalTensor(t: TensorProto, location: string, offset: number, length: number): TensorProto {
+/** `t` with its data moved to `location` at offset/length (inline data fields cleared). */
+export function externalTensor(t: TensorProto, location: string, offset: number, length: number): TensorProto {
   const out: TensorProto = {
     ...t,
     floatData: [],
