@@ -10,6 +10,7 @@ import { calibrationHints, findMaskInput, logitsOutput, modelInputs } from '../m
 import { modelIdentity } from '../model/identity.js';
 import { checkExternalData, countParameters, loadModelFile, type LoadedModel } from '../onnx/model-file.js';
 import { opsetVersion } from '../onnx/builder.js';
+import { detachWeights } from '../onnx/by-reference.js';
 import { AccuracyConsumer } from '../pass/consumers/accuracy.js';
 import { ChecksumConsumer } from '../pass/consumers/checksum.js';
 import { HsicConsumer, PooledStatisticsConsumer, ProbeConsumer, type StatisticsFormOptions } from '../pass/consumers/statistics.js';
@@ -19,8 +20,8 @@ import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelIn
 import { validateReport } from '../report/validate.js';
 import type { SessionSettings } from '../runtime/session.js';
 import { assembleMetrics } from '../stats/metrics.js';
-import { fitAllSpans, spanEntries } from '../rba/ranking.js';
-import { SpanStatsConsumer, ANALYSIS_SPAN_ROWS_PER_SAMPLE } from '../rba/span-pass.js';
+import { spanEntries } from '../rba/ranking.js';
+import { SpanRowsConsumer } from '../rba/span-rows.js';
 import { TOOL_VERSION } from '../version.js';
 import type { AnalyzeRequest } from '../../protocol/analyze-request.js';
 import { PARTIAL_FORMAT, PARTIAL_VERSION, shardRange, type AnalysisPartial, type PartialMeta } from './partial.js';
@@ -80,7 +81,7 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
   const warnings: string[] = [];
   progress({ phase: 'load', message: opts.model });
   let t0 = performance.now();
-  const loaded = await loadModelFile(opts.model);
+  let loaded = await loadModelFile(opts.model);
   await checkExternalData(loaded).catch((e: Error & { file?: string }) => {
     // An unsafe location is not a file on disk: the model that names it is the file at fault.
     if (e.file !== undefined && !path.isAbsolute(e.file)) e.file = opts.model;
@@ -111,6 +112,8 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
     seed, modelPath: loaded.path, tokenizer: opts.tokenizer, image: opts.image,
   });
   const maskInput = findMaskInput(inputs);
+  // From here on ONNX Runtime reads the weights from the file: the JavaScript copy is dropped.
+  loaded = detachWeights(loaded);
   const passModel: PassModel = {
     loaded,
     blocks: detection.blocks.map((b) => ({ index: b.index, name: b.name, output: b.output })),
@@ -135,8 +138,8 @@ export interface AnalysisConsumers {
   /** Only with labels: the model's outputs are fetched only then. */
   accuracy?: AccuracyConsumer;
   checksum: ChecksumConsumer;
-  /** RBA span statistics (issue 7): every candidate span's normal equations, same pass. */
-  spans: SpanStatsConsumer;
+  /** RBA span estimates (issue 7): a bounded sample of token rows of every block, same pass. */
+  spans: SpanRowsConsumer;
   all: PassConsumer[];
 }
 
@@ -150,7 +153,7 @@ export function analysisConsumers(
   const probe = p.labels && drBlock >= 0 && drBlock < p.blocks ? new ProbeConsumer(drBlock, p.seed, matmul) : undefined;
   const accuracy = p.labels ? new AccuracyConsumer() : undefined;
   const checksum = new ChecksumConsumer(p.inputs);
-  const spans = new SpanStatsConsumer(matmul, { seed: p.seed, maxRowsPerSample: ANALYSIS_SPAN_ROWS_PER_SAMPLE, lenient: true });
+  const spans = new SpanRowsConsumer(matmul, { seed: p.seed });
   const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), ...(accuracy ? [accuracy] : []), checksum, spans];
   return { stats, hsic, probe, accuracy, checksum, spans, all };
 }
@@ -215,10 +218,17 @@ export async function finishReport(
   const checksum = await c.checksum.finalize();
   // Candidate RBA spans, ranked by held-out error, from the same pass.
   let spans: AnalysisReport['spans'];
+  let spansExcluded: AnalysisReport['spansExcluded'];
   if (c.spans.disabled) warnings.push(`RBA spans not estimated: ${c.spans.disabled}`);
-  else if (c.spans.stats) {
-    spans = spanEntries(meta.blocks, c.spans.stats, await fitAllSpans(c.spans.stats, matmul));
-    if (c.spans.excluded.length) warnings.push(`RBA span statistics left out ${c.spans.excluded.length} long span(s) to stay within the memory budget`);
+  else {
+    const t1 = performance.now();
+    const r = await c.spans.finalize(finalizeCtx);
+    timings.spans = Math.round(performance.now() - t1);
+    warnings.push(...r.warnings);
+    if (r.fits.length) {
+      spans = spanEntries(meta.blocks, (from) => r.estimates.get(from) ?? 'token-subsample', r.fits);
+      spansExcluded = r.excluded;
+    }
   }
   opts.signal?.throwIfAborted();
   timings.metrics = Math.round(performance.now() - t0);
@@ -237,7 +247,7 @@ export async function finishReport(
     warnings,
     metrics,
     ...(modelAccuracy ? { modelAccuracy } : {}),
-    ...(spans ? { spans, spansExcluded: c.spans.excluded } : {}),
+    ...(spans ? { spans, spansExcluded } : {}),
     timings,
   } satisfies AnalysisReport);
 }

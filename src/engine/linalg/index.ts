@@ -1,2 +1,2 @@
 export { abtSync, atbSync, jsMatmul, type MatmulBackend } from './matmul.js';
-export { createOrtMatmul, matmulModel, type OrtMatmulOptions } from './ort-matmul.js';
+export { createNormalEquations, createOrtMatmul, matmulModel, type NormalEquations, type OrtMatmulOptions } from './ort-matmul.js';

@@ -10,7 +10,7 @@ export interface MatmulBackend {
 }
 
 /** Throws unless `arr` holds exactly rows×cols values. */
-export function checkShape(what: string, arr: Float64Array, rows: number, cols: number): void {
+export function checkShape(what: string, arr: { length: number }, rows: number, cols: number): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) {
     throw new RangeError(`${what}: invalid shape ${rows}×${cols}`);
   }

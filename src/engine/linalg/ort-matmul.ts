@@ -5,7 +5,7 @@
 
 import * as ort from 'onnxruntime-node';
 
-import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from '../onnx/builder.js';
+import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../onnx/builder.js';
 import { encodeModel } from '../onnx/codec.js';
 import { DataType } from '../onnx/types.js';
 import { checkShape, type MatmulBackend } from './matmul.js';
@@ -79,5 +79,63 @@ export async function createOrtMatmul(opts: OrtMatmulOptions = {}): Promise<Matm
       sessions.clear();
       for (const s of all) await (await s).release();
     },
+  };
+}
+
+/**
+ * Normal equations of one start block from float32 rows, in one ONNX Runtime call (float64):
+ * X [n, d] and Y [n, c] → G = X̃ᵀX̃ ((d+1)², X̃ = [X, 1]), C = X̃ᵀY ((d+1)×c, its last row the
+ * column sums of Y) and S = Σ_rows Y² per column (c). The rows are cast inside the graph, so
+ * JavaScript only copies float32 row segments.
+ */
+export interface NormalEquations {
+  run(x: Float32Array, n: number, d: number, y: Float32Array, c: number): Promise<{ g: Float64Array; cross: Float64Array; ysq: Float64Array }>;
+  dispose(): Promise<void>;
+}
+
+export function normalEquationsModel(): Uint8Array {
+  const nodes = [
+    makeNode('Cast', ['X'], ['Xd'], [attr.int('to', DataType.DOUBLE)], 'cast_x'),
+    makeNode('Cast', ['Y'], ['Yd'], [attr.int('to', DataType.DOUBLE)], 'cast_y'),
+    makeNode('Shape', ['X'], ['xs'], [], 'shape_x'),
+    makeNode('Slice', ['xs', 'zero', 'one'], ['rows'], [], 'rows'),
+    makeNode('Concat', ['rows', 'one'], ['onesShape'], [attr.int('axis', 0)], 'ones_shape'),
+    makeNode('ConstantOfShape', ['onesShape'], ['ones'], [attr.tensor('value', makeTensor('', DataType.DOUBLE, [1], Float64Array.of(1)))], 'ones'),
+    makeNode('Concat', ['Xd', 'ones'], ['Xt'], [attr.int('axis', 1)], 'augment'),
+    makeNode('Gemm', ['Xt', 'Xt'], ['G'], [attr.int('transA', 1)], 'gram'),
+    makeNode('Gemm', ['Xt', 'Yd'], ['C'], [attr.int('transA', 1)], 'cross'),
+    makeNode('ReduceSumSquare', ['Yd'], ['S'], [attr.ints('axes', [0]), attr.int('keepdims', 0)], 'ysq'),
+  ];
+  const graph = makeGraph({
+    name: 'blocklens_normal_equations',
+    nodes,
+    initializers: [
+      makeTensor('zero', DataType.INT64, [1], BigInt64Array.of(0n)),
+      makeTensor('one', DataType.INT64, [1], BigInt64Array.of(1n)),
+    ],
+    inputs: [makeValueInfo('X', DataType.FLOAT, ['n', 'd']), makeValueInfo('Y', DataType.FLOAT, ['n', 'c'])],
+    outputs: [makeValueInfo('G', DataType.DOUBLE, ['e', 'e']), makeValueInfo('C', DataType.DOUBLE, ['e', 'c']), makeValueInfo('S', DataType.DOUBLE, ['c'])],
+  });
+  return encodeModel(makeModel({ graph, opset: 17 }));
+}
+
+export async function createNormalEquations(): Promise<NormalEquations> {
+  const session = await ort.InferenceSession.create(normalEquationsModel(), {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    // Transient buffers go back to the system after each call instead of growing an arena.
+    enableCpuMemArena: false,
+    enableMemPattern: false,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+  return {
+    async run(x, n, d, y, c) {
+      checkShape('normal equations: X', x, n, d);
+      checkShape('normal equations: Y', y, n, c);
+      const out = await session.run({ X: new ort.Tensor('float32', x, [n, d]), Y: new ort.Tensor('float32', y, [n, c]) });
+      return { g: out.G!.data as Float64Array, cross: out.C!.data as Float64Array, ysq: out.S!.data as Float64Array };
+    },
+    dispose: () => session.release(),
   };
 }

@@ -61,3 +61,15 @@ export function inlineInitializerBytes(model: ModelProto): number {
   for (const t of model.graph?.initializer ?? []) if (t.dataLocation !== DATA_LOCATION_EXTERNAL) n += t.rawData?.byteLength ?? 0;
   return n;
 }
+
+/**
+ * The loaded model with its weights left in the file: every initializer of at least `threshold`
+ * bytes becomes a reference to its bytes in the .onnx file, and the file's bytes are dropped, so
+ * a long pass does not hold a JavaScript copy of weights that ONNX Runtime reads from disk
+ * itself. Everything but the weights' values (graph, shapes, small constants) stays in memory.
+ */
+export function detachWeights<T extends ModelBytes & { model: ModelProto }>(loaded: T, threshold = BY_REFERENCE_THRESHOLD): T {
+  const model = weightsByReference(loaded.model, loaded, threshold);
+  if (model === loaded.model) return loaded;
+  return { ...loaded, model, bytes: new Uint8Array(0) };
+}

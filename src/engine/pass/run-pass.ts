@@ -7,13 +7,16 @@ import { instrumentModel, type PoolTarget } from '../blocks/instrument.js';
 import { decidePooling } from '../blocks/plan.js';
 import type { CalibrationBatch, CalibrationSource } from '../calibration/types.js';
 import { appendGrams, type GramSpec } from '../model/cross-products.js';
+import { appendRowSamples, type RowLayout, type RowSampleOutputs } from '../model/row-samples.js';
 import { makeValueInfo } from '../onnx/builder.js';
+import { runAppendedEarly } from '../onnx/early-outputs.js';
 import type { LoadedModel } from '../onnx/model-file.js';
 import { DataType, type ModelProto } from '../onnx/types.js';
 import type { PoolingRequest, SequenceLayout } from '../report/schema.js';
-import { firstSampleFeeds, toOrtFeeds } from '../runtime/feeds.js';
+import { firstSampleFeeds, firstSamplesFeeds, toOrtFeeds } from '../runtime/feeds.js';
 import { openModelSession, probeRanks, type OpenSession, type SessionSettings } from '../runtime/session.js';
-import type { BlockKey, HostTensor, PassBatch, PassConsumer, PassContext, PassOptions, PooledRows, TensorRequest } from './types.js';
+import * as ortRuntime from 'onnxruntime-node';
+import type { BlockKey, HostTensor, PassBatch, PassConsumer, PassContext, PassOptions, PooledRows, RowDraws, SampledRows, TensorRequest } from './types.js';
 
 /** The model side of a pass: the loaded model, its blocks and how to run it. */
 export interface PassModel {
@@ -88,6 +91,12 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
         sessionMs = performance.now() - t;
       }
       const feeds = toOrtFeeds(batch);
+      for (const r of plan.rows.values()) {
+        const d: RowDraws = r.draws(batch.first, batch.size);
+        if (d.sample.length === 0) throw new Error('internal: a rows request drew no rows');
+        feeds[r.out.sampleInput] = new ortRuntime.Tensor('int64', BigInt64Array.from(d.sample, (v) => BigInt(v)), [d.sample.length]);
+        feeds[r.out.uInput] = new ortRuntime.Tensor('float32', d.u, [d.u.length]);
+      }
       const tf = performance.now();
       const result = await runner!.session.run(feeds);
       inferenceMs += performance.now() - tf;
@@ -111,6 +120,7 @@ interface SessionPlan {
   pooledKeys: Map<string, { key: BlockKey; output: string }>;
   tokens: boolean;
   grams: Map<string, string>;
+  rows: Map<string, { out: RowSampleOutputs; draws: (first: number, size: number) => RowDraws }>;
 }
 
 async function buildSession(
@@ -138,9 +148,11 @@ async function buildSession(
   };
   await learnRanks([...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]);
   // Layout of 3-D block outputs from this batch; `auto` evaluates the attention mask (plan.ts).
+  // The layout probe needs a batch size that differs from the sequence length, not a whole batch.
+  const probeFeeds = fixedBatch || batch.size <= 2 ? { feeds: toOrtFeeds(batch), size: batch.size } : { feeds: firstSamplesFeeds(batch, 2), size: 2 };
   const choice = await decidePooling({
     model: model.loaded.model, index, dir: model.loaded.dir, threads: model.session.threads, lastTensor: lastOut,
-    rank: rankOf(lastOut) ?? -1, requested: model.pooling, layout: model.layout, feeds: toOrtFeeds(batch), batchSize: batch.size,
+    rank: rankOf(lastOut) ?? -1, requested: model.pooling, layout: model.layout, feeds: probeFeeds.feeds, batchSize: probeFeeds.size,
   }).catch((e: Error) => {
     throw Object.assign(e, { file: model.file });
   });
@@ -164,7 +176,7 @@ async function buildSession(
     logitsOutput: model.logitsOutput,
   };
   const requests: TensorRequest[] = consumers.flatMap((c) => c.requests(ctx));
-  await learnRanks(requests.flatMap((r) => (r.kind === 'pooled' ? [tensorOf(r.key)] : r.kind === 'gram' ? r.tensors : [])));
+  await learnRanks(requests.flatMap((r) => (r.kind === 'pooled' ? [tensorOf(r.key)] : r.kind === 'gram' || r.kind === 'rows' ? r.tensors : [])));
 
   // Pooled targets: every block key some request names (pooled rows, or pooled gram parts).
   const pooledKeys = new Map<string, { key: BlockKey; output: string }>();
@@ -218,9 +230,24 @@ async function buildSession(
     }
   }
   const grams = gramSpecs.size ? appendGrams(instModel, [...gramSpecs.values()]) : new Map<string, string>();
+  // Sampled token rows: gathered in the graph; tensors of a rank they cannot take are left out.
+  const rowPlans: SessionPlan['rows'] = new Map();
+  for (const r of requests) {
+    if (r.kind !== 'rows' || rowPlans.has(r.id)) continue;
+    const tensors: { tensor: string; layout: RowLayout }[] = [];
+    for (const t of r.tensors) {
+      const rank = rankOf(t);
+      if (rank === 2) tensors.push({ tensor: t, layout: 'vector' });
+      else if (rank === 3) tensors.push({ tensor: t, layout: choice.layout === 'tnd' ? 'tnd' : 'ntd' });
+      else if (rank === 4) tensors.push({ tensor: t, layout: choice.channelsLast?.(t) ? 'nhwc' : 'nchw' });
+    }
+    if (tensors.length) rowPlans.set(r.id, { out: appendRowSamples(instModel, { id: r.id, tensors }), draws: r.draws });
+  }
   // Weights by reference to the model file: no second copy of them through JavaScript.
+  // Pooling and row gathers run right after the block they read, not after the whole model.
+  instModel.graph = runAppendedEarly(instModel.graph!, model.loaded.model.graph!.node.length);
   const runner = await openModelSession(instModel, model.loaded.dir, model.session, model.loaded);
-  return { ctx, plan: { pooledKeys, tokens, grams }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
+  return { ctx, plan: { pooledKeys, tokens, grams, rows: rowPlans }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
 }
 
 function makeBatchView(batch: CalibrationBatch, result: ort.InferenceSession.OnnxValueMapType, plan: SessionPlan, ctx: PassContext, file: string): PassBatch {
@@ -290,6 +317,22 @@ function makeBatchView(batch: CalibrationBatch, result: ort.InferenceSession.Onn
       const t = result[name];
       if (!t) throw new Error(`internal: tensor '${name}' was not requested`);
       return { type: t.type, dims: t.dims, data: t.data as HostTensor['data'] };
+    },
+    rows(id: string): SampledRows[] {
+      const p = plan.rows.get(id);
+      if (!p) return [];
+      return p.out.tensors.map((t) => {
+        const rows = result[t.rows]!;
+        const dims = rows.dims as readonly number[];
+        return {
+          tensor: t.tensor,
+          layout: t.layout,
+          data: rows.data as Float32Array,
+          width: dims[1] ?? 1,
+          ...(t.position ? { positions: result[t.position]!.data as BigInt64Array } : {}),
+          dims: Array.from(result[t.shape]!.data as BigInt64Array, Number),
+        };
+      });
     },
     gram(id: string) {
       const out = plan.grams.get(id);

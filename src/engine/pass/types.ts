@@ -21,6 +21,7 @@
 import type { MatmulBackend } from '../linalg/matmul.js';
 import type { FeedTensor } from '../calibration/types.js';
 import type { Pooling } from '../report/schema.js';
+import type { RowLayout } from '../model/row-samples.js';
 
 /** A block output by its index, or 'input' for h_{-1} (block 0's input). */
 export type BlockKey = number | 'input';
@@ -46,12 +47,36 @@ export interface IdRange {
  *   column sums and the corner the row count, so centred cross-products and the normal
  *   equations X̃ᵀX̃, X̃ᵀY of every pair of parts are sub-blocks of one matrix.
  * - `output`: one of the model's own graph outputs (e.g. logits), by name.
+ * - `rows`: a few token rows of several tensors, gathered inside the graph (model/row-samples.ts):
+ *   per batch `draws` names k (sample, u) draws; tensor t gives row (sample, floor(u·T_t)) of
+ *   its [N·T_t, d] rows, so the activations never leave ONNX Runtime whole.
  */
 export type TensorRequest =
   | { kind: 'pooled'; key: BlockKey }
   | { kind: 'raw'; tensor: string }
   | { kind: 'gram'; id: string; tensors: string[]; rows: 'pooled' | 'tokens'; ones: boolean }
-  | { kind: 'output'; name: string };
+  | { kind: 'output'; name: string }
+  | { kind: 'rows'; id: string; tensors: string[]; draws: (first: number, size: number) => RowDraws };
+
+/** k draws of one batch: the sample's index in the batch (0 … size−1) and u in [0, 1). */
+export interface RowDraws {
+  sample: Int32Array;
+  u: Float32Array;
+}
+
+/** Rows gathered for one tensor of a `rows` request (ONNX Runtime's data, valid during `onBatch`). */
+export interface SampledRows {
+  tensor: string;
+  /** Row-major float32 [k × width]. */
+  data: Float32Array;
+  width: number;
+  /** Position of each row within its sample (absent for [N, d] tensors: one row per sample). */
+  positions?: BigInt64Array;
+  /** The tensor's runtime shape in this batch. */
+  dims: number[];
+  /** How its rows were read: [N, d], [N, T, d], [T, N, d], [N, C, H, W] or [N, H, W, C]. */
+  layout: RowLayout;
+}
 
 /** Rows of a pooled representation for one batch. */
 export interface PooledRows {
@@ -89,6 +114,8 @@ export interface PassBatch {
   tensor(name: string): HostTensor;
   /** A requested in-graph cross-product (ZᵀZ, D×D float64). */
   gram(id: string): { data: Float64Array; dim: number };
+  /** Rows of a `rows` request, per tensor in request order. */
+  rows(id: string): SampledRows[];
 }
 
 /** What a consumer knows about the run (fixed before the first batch is handed out). */

@@ -11,7 +11,7 @@
 //          match the low-rank part models the residual Y − X (W = Ĩ + W₀'VVᵀ), so a rank-R map
 //          is "skip plus a rank-R correction".
 // G·W products run in ONNX Runtime; ml-matrix does the small factorizations.
-import { CholeskyDecomposition, EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type { MatmulBackend } from '../linalg/matmul.js';
 import { pairKey, type SpanStats, type SplitSums } from './span-stats.js';
 
@@ -28,6 +28,8 @@ export interface FitOptions {
   shrink?: Shrink;
   /** λ = ridge · tr(G)/(d+1). Default 1e−6. */
   ridge?: number;
+  /** Skip the training-split quality (only its row count is reported); the analysis ranks by held-out error. */
+  heldOutOnly?: boolean;
 }
 
 export interface SpanMap {
@@ -77,10 +79,6 @@ function toMatrix(a: Float64Array, r: number, c: number): Matrix {
   return m;
 }
 
-function fromMatrix(m: Matrix): Float64Array {
-  return Float64Array.from(m.to1DArray());
-}
-
 /** Σ_ab A_ab B_ab. */
 function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
@@ -88,8 +86,11 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
-/** Quality of W on one split's sums. */
-export async function quality(sums: SplitSums, i: number, j: number, w: Float64Array, dIn: number, dOut: number, matmul: MatmulBackend): Promise<FitQuality> {
+/**
+ * Quality of W on one split's sums. `w: 'identity'` is Ĩ (skip), whose terms are traces of C
+ * and G. `keep.gw` receives G·W when given.
+ */
+export async function quality(sums: SplitSums, i: number, j: number, w: Float64Array | 'identity', dIn: number, dOut: number, matmul: MatmulBackend, keep?: { gw?: Float64Array }): Promise<FitQuality> {
   const rows = sums.rows.get(j) ?? 0;
   if (rows === 0) return { rows, relErr: null, r2: null };
   const g = sums.gram.get(i)!;
@@ -97,8 +98,20 @@ export async function quality(sums: SplitSums, i: number, j: number, w: Float64A
   const ysq = sums.ysq.get(j)!;
   const ysum = sums.ysum.get(j)!;
   const dx = dIn + 1;
-  const gw = await matmul.atb(g, dx, dx, w, dOut); // G symmetric: GᵀW = GW
-  const sse = Math.max(0, ysq - 2 * dot(w, c) + dot(w, gw));
+  let wc = 0;
+  let wgw = 0;
+  if (w === 'identity') {
+    for (let k = 0; k < dIn; k++) {
+      wc += c[k * dOut + k]!;
+      wgw += g[k * dx + k]!;
+    }
+  } else {
+    const gw = await matmul.atb(g, dx, dx, w, dOut); // G symmetric: GᵀW = GW
+    if (keep) keep.gw = gw;
+    wc = dot(w, c);
+    wgw = dot(w, gw);
+  }
+  const sse = Math.max(0, ysq - 2 * wc + wgw);
   let mean2 = 0;
   for (let k = 0; k < dOut; k++) mean2 += ysum[k]! * ysum[k]!;
   const sst = ysq - mean2 / rows;
@@ -107,6 +120,95 @@ export async function quality(sums: SplitSums, i: number, j: number, w: Float64A
     relErr: ysq > 0 ? sse / ysq : null,
     r2: sst > 0 ? 1 - sse / sst : null,
   };
+}
+
+/**
+ * (A)⁻¹ of a symmetric positive-definite n×n matrix (row-major), or null when A is not positive
+ * definite: Cholesky A = LLᵀ and M = L⁻¹ in typed arrays (n³/3 + n³/6 multiply-adds), then
+ * A⁻¹ = MᵀM in ONNX Runtime. (ml-matrix's Matrix-object Cholesky and solve took ~10× longer at
+ * n = 385.)
+ */
+export async function spdInverse(a: Float64Array, n: number, matmul: MatmulBackend): Promise<Float64Array | null> {
+  const l = Float64Array.from(a);
+  for (let j = 0; j < n; j++) {
+    const rj = j * n;
+    let d = l[rj + j]!;
+    for (let k = 0; k < j; k++) d -= l[rj + k]! * l[rj + k]!;
+    if (!(d > 0) || !Number.isFinite(d)) return null;
+    d = Math.sqrt(d);
+    l[rj + j] = d;
+    for (let i = j + 1; i < n; i++) {
+      const ri = i * n;
+      let s = l[ri + j]!;
+      for (let k = 0; k < j; k++) s -= l[ri + k]! * l[rj + k]!;
+      l[ri + j] = s / d;
+    }
+  }
+  // M = L⁻¹ (lower triangular), column by column, kept transposed (mt[j·n + i] = M_ij) so the
+  // inner loops run over contiguous memory.
+  const mt = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const cj = j * n;
+    mt[cj + j] = 1 / l[j * n + j]!;
+    for (let i = j + 1; i < n; i++) {
+      const ri = i * n;
+      let s = 0;
+      for (let k = j; k < i; k++) s -= l[ri + k]! * mt[cj + k]!;
+      mt[cj + i] = s / l[ri + i]!;
+    }
+  }
+  // A⁻¹ = MᵀM = (mt)(mt)ᵀ: with mt's rows as columns of M, atb over M gives MᵀM.
+  const m = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m[i * n + j] = mt[j * n + i]!;
+  const inv = await matmul.atb(m, n, n, m, n);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) inv[i * n + j] = inv[j * n + i] = 0.5 * (inv[i * n + j]! + inv[j * n + i]!);
+  return inv;
+}
+
+/** What a span's error needs from the span h_j → h_last to be carried to the last block. */
+export interface TailInfo {
+  /** Linear part A of the fitted map h_j → h_last, d_j × d_last row-major. */
+  aLin: Float64Array;
+  dLast: number;
+  /** Held-out X̃ᵀX̃ of h_j ((d_j+1)², ones last). */
+  heldGramTo: Float64Array;
+  /** Held-out Σ‖h_last‖². */
+  ysqLast: number;
+}
+
+/**
+ * The span's held-out error carried to the last block's output: with the linear part A of the
+ * fitted map h_j → h_last and the held-out residual second moment R of the span,
+ * ‖E·A‖² = tr(AᵀRA), relative to ‖h_last‖² on the same rows. Errors made early pass through
+ * more blocks; this weighs them by how the later blocks (to first order) amplify or damp them.
+ */
+export async function carriedRelErr(fit: SpanFit, held: SplitSums, tail: TailInfo, matmul: MatmulBackend, heldGw?: Float64Array): Promise<number | null> {
+  const { from: i, to: j, dIn, dOut } = fit.map;
+  const gi = held.gram.get(i);
+  const c = held.cross.get(pairKey(i, j));
+  if (!gi || !c || !(tail.ysqLast > 0)) return null;
+  const dx = dIn + 1;
+  const dj = dOut + 1;
+  const w = fit.map.weight;
+  const gj = tail.heldGramTo;
+  const wc = await matmul.atb(w, dx, dOut, c, dOut);
+  const gw = heldGw ?? (await matmul.atb(gi, dx, dx, w, dOut));
+  const wgw = await matmul.atb(w, dx, dOut, gw, dOut);
+  const r = new Float64Array(dOut * dOut);
+  for (let a = 0; a < dOut; a++) {
+    for (let b = 0; b < dOut; b++) r[a * dOut + b] = gj[a * dj + b]! - wc[a * dOut + b]! - wc[b * dOut + a]! + wgw[a * dOut + b]!;
+  }
+  const ra = await matmul.atb(r, dOut, dOut, tail.aLin, tail.dLast);
+  return Math.max(0, dot(ra, tail.aLin)) / tail.ysqLast;
+}
+
+/** The tail facts of a fitted span h_j → h_last (see carriedRelErr). */
+export function tailInfo(tail: SpanFit, held: SplitSums): TailInfo | null {
+  const { from: j, to: last, dIn, dOut } = tail.map;
+  const g = held.gram.get(j);
+  const ysq = held.ysq.get(last);
+  if (!g || ysq === undefined) return null;
+  return { aLin: tail.map.weight.slice(0, dIn * dOut), dLast: dOut, heldGramTo: g, ysqLast: ysq };
 }
 
 /** Cholesky factors of G_i + λI, cached per site (shared by every span starting there). */
@@ -119,7 +221,7 @@ export class SpanSolver {
    * (G_i + λI)⁻¹ by Cholesky (ml-matrix, O(d³) once per start block); every span from block i
    * then costs one product in ONNX Runtime.
    */
-  private factor(i: number): { inv: Float64Array; lambda: number } {
+  private async factor(i: number): Promise<{ inv: Float64Array; lambda: number }> {
     let f = this.inverse.get(i);
     if (f) return f;
     const d = this.stats.widthOf(i);
@@ -130,13 +232,10 @@ export class SpanSolver {
     let tr = 0;
     for (let k = 0; k < dx; k++) tr += g[k * dx + k]!;
     const lambda = this.ridge * (tr / dx || 1);
-    const m = toMatrix(g, dx, dx);
-    for (let k = 0; k < dx; k++) m.set(k, k, m.get(k, k) + lambda);
-    const chol = new CholeskyDecomposition(m);
-    if (!chol.isPositiveDefinite()) throw new SpanFitError(`the normal equations of block ${i} are not positive definite (non-finite activations?)`);
-    const inv = fromMatrix(chol.solve(Matrix.eye(dx, dx)));
-    // Symmetrise (the solve leaves rounding asymmetry; GᵀW below assumes symmetry).
-    for (let a = 0; a < dx; a++) for (let b = a + 1; b < dx; b++) inv[a * dx + b] = inv[b * dx + a] = 0.5 * (inv[a * dx + b]! + inv[b * dx + a]!);
+    const m = Float64Array.from(g);
+    for (let k = 0; k < dx; k++) m[k * dx + k]! += lambda;
+    const inv = await spdInverse(m, dx, this.matmul);
+    if (!inv) throw new SpanFitError(`the normal equations of block ${i} are not positive definite (non-finite activations?)`);
     f = { inv, lambda };
     this.inverse.set(i, f);
     return f;
@@ -147,7 +246,7 @@ export class SpanSolver {
     const dIn = this.stats.widthOf(i);
     const dOut = this.stats.widthOf(j);
     const dx = dIn + 1;
-    const { inv, lambda } = this.factor(i);
+    const { inv, lambda } = await this.factor(i);
     const c = this.stats.train.cross.get(pairKey(i, j));
     if (!c) throw new SpanFitError(`span ${i}→${j} was not accumulated (left out by the memory budget?)`);
     const rhs = Float64Array.from(c);
@@ -171,34 +270,19 @@ export class SpanSolver {
    * them, from the same sums. Null when the span h_j → h_last was not accumulated.
    */
   async relErrAtLast(fit: SpanFit, last: number): Promise<number | null> {
-    const { from: i, to: j, dIn, dOut } = fit.map;
+    const j = fit.map.to;
     if (j === last) return fit.heldOut.relErr;
     let tail = this.tails.get(j);
     if (tail === undefined) {
       tail = this.stats.hasPair(j, last) ? await this.fit(j, last, { method: 'linear' }) : null;
       this.tails.set(j, tail);
     }
-    const h = this.stats.heldOut;
-    const gj = h.gram.get(j);
-    const ysqLast = h.ysq.get(last);
-    if (!tail || !gj || !ysqLast) return null;
-    const dx = dIn + 1;
-    const dj = dOut + 1;
-    const w = fit.map.weight;
-    const c = h.cross.get(pairKey(i, j))!;
-    const gi = h.gram.get(i)!;
-    const wc = await this.matmul.atb(w, dx, dOut, c, dOut);
-    const gw = await this.matmul.atb(gi, dx, dx, w, dOut);
-    const wgw = await this.matmul.atb(w, dx, dOut, gw, dOut);
-    const r = new Float64Array(dOut * dOut);
-    for (let a = 0; a < dOut; a++) {
-      for (let b = 0; b < dOut; b++) r[a * dOut + b] = gj[a * dj + b]! - wc[a * dOut + b]! - wc[b * dOut + a]! + wgw[a * dOut + b]!;
-    }
-    const dl = tail.map.dOut;
-    const aLin = tail.map.weight.subarray(0, dOut * dl);
-    const ra = await this.matmul.atb(r, dOut, dOut, aLin, dl);
-    return Math.max(0, dot(ra, aLin)) / ysqLast;
+    const info = tail ? tailInfo(tail, this.stats.heldOut) : null;
+    return info ? carriedRelErr(fit, this.stats.heldOut, info, this.matmul, this.heldGw.get(fit)) : null;
   }
+
+  /** G·W on the held-out split of each fit (reused by relErrAtLast). */
+  readonly heldGw = new WeakMap<SpanFit, Float64Array>();
 
   async fit(i: number, j: number, opts: FitOptions): Promise<SpanFit> {
     const dIn = this.stats.widthOf(i);
@@ -263,20 +347,23 @@ export class SpanSolver {
         break;
       }
     }
+    const trainQuality = (w: Float64Array | 'identity'): Promise<FitQuality> =>
+      opts.heldOutOnly ? Promise.resolve({ rows: this.stats.train.rows.get(j) ?? 0, relErr: null, r2: null }) : quality(this.stats.train, i, j, w, dIn, dOut, this.matmul);
+    const keep: { gw?: Float64Array } = {};
     const fit: SpanFit = {
       map,
-      train: await quality(this.stats.train, i, j, map.weight, dIn, dOut, this.matmul),
-      heldOut: await quality(this.stats.heldOut, i, j, map.weight, dIn, dOut, this.matmul),
+      train: await trainQuality(map.weight),
+      heldOut: await quality(this.stats.heldOut, i, j, map.weight, dIn, dOut, this.matmul, keep),
       shrink,
       lambda,
     };
     if (same) {
-      const id = augmentedIdentity(dIn);
       fit.skip = {
-        train: await quality(this.stats.train, i, j, id, dIn, dOut, this.matmul),
-        heldOut: await quality(this.stats.heldOut, i, j, id, dIn, dOut, this.matmul),
+        train: await trainQuality('identity'),
+        heldOut: await quality(this.stats.heldOut, i, j, 'identity', dIn, dOut, this.matmul),
       };
     }
+    if (keep.gw) this.heldGw.set(fit, keep.gw);
     return fit;
   }
 }

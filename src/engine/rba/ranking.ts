@@ -3,10 +3,10 @@
 import type { MatmulBackend } from '../linalg/matmul.js';
 import type { SpanEntry } from '../report/schema.js';
 import { SpanSolver, type SpanFit } from './fit.js';
-import type { SpanStats } from './span-stats.js';
+import type { SpanEstimate, SpanStats } from './span-stats.js';
 
 /** The ranked `spans` list of the analysis report, from fits of every accumulated pair. */
-export function spanEntries(blocks: { index: number; parameters: number }[], stats: SpanStats, fits: (SpanFit & { relErrAtLast?: number | null })[]): SpanEntry[] {
+export function spanEntries(blocks: { index: number; parameters: number }[], stats: SpanStats | ((from: number) => SpanEstimate), fits: (SpanFit & { relErrAtLast?: number | null })[]): SpanEntry[] {
   const removedParams = (from: number, to: number) => blocks.filter((b) => b.index > from && b.index <= to).reduce((s, b) => s + b.parameters, 0);
   const entries: SpanEntry[] = fits.map((f) => ({
     ...(f.relErrAtLast !== undefined ? { relErrAtLast: f.relErrAtLast } : {}),
@@ -19,7 +19,7 @@ export function spanEntries(blocks: { index: number; parameters: number }[], sta
     skipR2: f.skip?.heldOut.r2 ?? null,
     paramsSaved: removedParams(f.map.from, f.map.to) - f.map.params,
     // The rows of a span are its start block's (both ends share the grid).
-    estimate: stats.estimates.get(f.map.from) ?? stats.estimate,
+    estimate: typeof stats === 'function' ? stats(f.map.from) : (stats.estimates.get(f.map.from) ?? stats.estimate),
     rows: { train: f.train.rows, heldOut: f.heldOut.rows },
   }));
   const key = (e: SpanEntry) => e.relErrAtLast ?? e.relErr ?? Infinity;

@@ -25,6 +25,12 @@ export interface SessionSettings {
   arena?: boolean;
   /** Pre-pack MatMul weights at load (default on). Off, MatMuls read weights where they are. */
   prepack?: boolean;
+  /**
+   * ONNX Runtime's memory pattern (default off here, on in ONNX Runtime): one block planned from
+   * the first run's shapes for every intermediate tensor. On a ViT-small at batch 32 it raised the
+   * peak RSS of a plain forward from ~420 to ~575 MiB and ran no faster (npm run bench:memory).
+   */
+  memPattern?: boolean;
 }
 
 export interface OpenSession {
@@ -42,6 +48,7 @@ export function sessionOptions(s: SessionSettings = {}): ort.InferenceSession.Se
   };
   if (s.threads) opts.intraOpNumThreads = s.threads;
   if (s.arena === false) opts.enableCpuMemArena = false;
+  opts.enableMemPattern = s.memPattern ?? false;
   if (s.prepack === false) opts.extra = { session: { disable_prepacking: '1' } };
   return opts;
 }
