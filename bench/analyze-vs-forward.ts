@@ -86,6 +86,10 @@ async function main() {
       const { runLarge } = await import('./large-model');
       const big = await runLarge(dir, 64, 8, (l) => console.log(l));
       rows.push({ target: '4. peak RSS ÷ weights, 2.3 GB decoder', ratio: big.ratio, limit: 1.5, detail: `${big.peakMiB.toFixed(0)} MiB / ${(big.weightsBytes / 2 ** 20).toFixed(0)} MiB, ${(big.analyzeMs / 1000).toFixed(0)} s` });
+      if (big.export) {
+        const e = big.export;
+        rows.push({ target: '4. peak RSS ÷ weights, rba export', ratio: (e.peakMiB * 2 ** 20) / big.weightsBytes, limit: 1.5, detail: `${e.peakMiB.toFixed(0)} MiB, ${(e.ms / 1000).toFixed(0)} s; graph ${(e.graphBytes / 1024).toFixed(0)} KiB + ${(e.dataBytes / 2 ** 30).toFixed(2)} GiB external data` });
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@
 //   node --import tsx bench/large-model.ts [--dir DIR (kept, reused)] [--samples 64] [--batch 8]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GPT_2GB, writeGpt } from '../test/helpers/gpt-builder';
@@ -14,6 +14,8 @@ import { measure } from './memory';
 
 const ROOT = path.join(__dirname, '..');
 const GiB = 2 ** 30;
+/** The 1-minute load average: wall times on a shared machine mean little without it. */
+const loadNow = () => `load ${loadavg()[0]!.toFixed(1)}`;
 
 export interface LargeRun {
   weightsBytes: number;
@@ -36,6 +38,7 @@ export async function runLarge(dir: string, samples = 64, batch = 8, log = conso
   }
   const weightsBytes = statSync(`${model}.data`).size;
   log(`model            gpt.onnx ${(statSync(model).size / 1024).toFixed(0)} KiB + gpt.onnx.data ${(weightsBytes / GiB).toFixed(2)} GiB (${GPT_2GB.layers} layers, width ${GPT_2GB.width})${buildMs ? `, written in ${(buildMs / 1000).toFixed(1)} s` : ''}`);
+  log(`machine          ${loadNow()} before analyze`);
   const t = performance.now();
   const marks = measure('analyze', model, samples, batch, {}, path.join(__dirname, 'memory.ts'));
   const analyzeMs = performance.now() - t;
@@ -44,7 +47,7 @@ export async function runLarge(dir: string, samples = 64, batch = 8, log = conso
   const report = path.join(dir, 'report.json');
   const cli = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'blocks', model, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   const blocks = cli.status === 0 ? (JSON.parse(cli.stdout) as { blocks: unknown[] }).blocks.length : -1;
-  log(`analyze          ${samples} samples, batch ${batch}: ${(analyzeMs / 1000).toFixed(1)} s, ${blocks} blocks`);
+  log(`analyze          ${samples} samples, batch ${batch}: ${(analyzeMs / 1000).toFixed(1)} s, ${blocks} blocks (${loadNow()} after)`);
   log(`peak RSS         ${peakMiB.toFixed(0)} MiB = ${ratio.toFixed(2)}× the weights (target ≤ 1.5×)`);
   void report;
   const run: LargeRun = { weightsBytes, buildMs, analyzeMs, peakMiB, ratio, blocks };
@@ -65,7 +68,7 @@ export async function runLarge(dir: string, samples = 64, batch = 8, log = conso
   const exportMs = performance.now() - te;
   const files = readdirSync(dir).filter((f) => f.startsWith('gpt.rba.onnx'));
   const dataBytes = existsSync(`${out}.data`) ? statSync(`${out}.data`).size : 0;
-  log(`rba export       blocks 11-12 → one linear map: ${(exportMs / 1000).toFixed(1)} s, peak RSS ${rba.end!.hwm.toFixed(0)} MiB = ${((rba.end!.hwm * 2 ** 20) / weightsBytes).toFixed(2)}× the weights`);
+  log(`rba export       blocks 11-12 → one linear map, held-out verification included: ${(exportMs / 1000).toFixed(1)} s (${loadNow()} after), peak RSS ${rba.end!.hwm.toFixed(0)} MiB = ${((rba.end!.hwm * 2 ** 20) / weightsBytes).toFixed(2)}× the weights`);
   log(`                 wrote ${files.join(' + ')}: graph ${(statSync(out).size / 1024).toFixed(0)} KiB, external data ${(dataBytes / GiB).toFixed(2)} GiB`);
   const load = measure('ort-load', out, batch, batch, {}, path.join(__dirname, 'memory.ts'));
   log(`ORT load         the exported model by path, one batch: ${((load.end!.ms ?? 0) / 1000).toFixed(1)} s, peak RSS ${load.end!.hwm.toFixed(0)} MiB`);

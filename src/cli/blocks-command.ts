@@ -48,7 +48,7 @@ export async function explainBlocks(modelPath: string, o: BlocksCommandOptions =
   try {
     plan = await planRepresentations({
       model: loaded.model, index, dir: loaded.dir, threads: o.threads, targets, lastKey: String(L - 1),
-      requested: o.pooling ?? 'auto', layout: o.layout,
+      requested: o.pooling ?? 'auto', layout: o.layout, file: loaded,
     });
   } catch (e) {
     if (e instanceof LayoutError) throw Object.assign(e, { file: modelPath });

@@ -2,6 +2,7 @@
 // ([N, T, d] or [T, N, d], from one probe run), and the pooling with its evidence (evaluating the
 // attention mask for `auto`). Shared by `analyze` and `blocks`.
 import type * as ort from 'onnxruntime-node';
+import type { ModelBytes } from '../onnx/by-reference.js';
 import type { ModelProto } from '../onnx/types.js';
 import type { PoolingRequest, SequenceLayout } from '../report/schema.js';
 import type { GraphIndex } from './graph-index.js';
@@ -116,11 +117,13 @@ function firstOf(feeds: Record<string, ort.Tensor>, n: number): Record<string, o
 export async function decidePooling(o: {
   model: ModelProto; index: GraphIndex; dir: string; threads?: number; lastTensor: string; rank: number;
   requested: PoolingRequest; layout?: SequenceLayout; feeds: Record<string, ort.Tensor>; batchSize: number;
+  /** The model's file: probes pass its inline weights by reference. */
+  file?: ModelBytes;
 }): Promise<PoolingChoice & { layout?: SequenceLayout; channelsLast?: (tensor: string) => boolean }> {
   const targets: PoolTarget[] = [{ key: 'last', tensor: o.lastTensor, rank: o.rank }];
   const plan = await planRepresentations({
     model: o.model, index: o.index, dir: o.dir, threads: o.threads, targets, lastKey: 'last',
-    requested: o.requested, layout: o.layout, feeds: o.feeds, batchSize: o.batchSize,
+    requested: o.requested, layout: o.layout, feeds: o.feeds, batchSize: o.batchSize, file: o.file,
   });
   return { ...plan.pooling, layout: plan.layout, channelsLast: plan.channelsLast };
 }

@@ -2,6 +2,7 @@
 // input: whether the attention mask is causal (evaluating the mask-building subgraph), and the
 // layout of 3-D block outputs ([N, T, d] or [T, N, d]) from their shapes.
 import * as ort from 'onnxruntime-node';
+import { weightsByReference, type ModelBytes } from '../onnx/by-reference.js';
 import { encodeModel } from '../onnx/codec.js';
 import { externalFiles } from '../onnx/model-file.js';
 import { makeValueInfo } from '../onnx/builder.js';
@@ -17,11 +18,17 @@ export interface ProbeSettings {
   /** Folder of the model file (external data is read from there). */
   dir: string;
   threads?: number;
+  /**
+   * The file the model was read from: its inline weights go to ONNX Runtime by reference to it
+   * (runtime/session.ts), so a probe never encodes a copy of the weights.
+   */
+  file?: ModelBytes;
 }
 
 async function openSession(model: ModelProto, settings: ProbeSettings): Promise<ort.InferenceSession> {
   const opts: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'basic', executionProviders: ['cpu'], logSeverityLevel: 3 };
   if (settings.threads) opts.intraOpNumThreads = settings.threads;
+  if (settings.file !== undefined) model = weightsByReference(model, settings.file);
   if (externalFiles(model).length > 0) opts.extra = { session: { model_external_initializers_file_folder_path: settings.dir } };
   return ort.InferenceSession.create(encodeModel(model), opts);
 }

@@ -153,6 +153,7 @@ async function buildSession(
   const choice = await decidePooling({
     model: model.loaded.model, index, dir: model.loaded.dir, threads: model.session.threads, lastTensor: lastOut,
     rank: rankOf(lastOut) ?? -1, requested: model.pooling, layout: model.layout, feeds: probeFeeds.feeds, batchSize: probeFeeds.size,
+    file: model.loaded,
   }).catch((e: Error) => {
     throw Object.assign(e, { file: model.file });
   });

@@ -106,11 +106,15 @@ export function blockParams(ctx: ModelContext, from: number, to: number): number
   return ctx.detection.blocks.filter((b) => b.index > from && b.index <= to).reduce((s, b) => s + b.parameters, 0);
 }
 
-/** Writes a model derived from `ctx`'s model, with external data beside it when the source had some. */
-export async function writeDerived(ctx: ModelContext, model: Parameters<typeof saveModelFile>[1], out: string): Promise<SaveResult> {
+/**
+ * Writes a model derived from `ctx`'s model, with external data beside it when the source had
+ * some. `signal` cancels the write between chunks (gigabytes of external data take seconds).
+ */
+export async function writeDerived(ctx: ModelContext, model: Parameters<typeof saveModelFile>[1], out: string, signal?: AbortSignal): Promise<SaveResult> {
   const external = externalFiles(ctx.loaded.model).length > 0;
   return saveModelFile(out, model, {
     sourcePath: ctx.loaded.path,
+    ...(signal ? { signal } : {}),
     ...(external ? { externalData: { location: `${path.basename(out)}.data` } } : {}),
   });
 }
@@ -139,7 +143,7 @@ export async function runRba(opts: RbaOptions, matmulIn?: MatmulBackend): Promis
     const surgeryMs = performance.now() - t2;
     progress('write');
     const t3 = performance.now();
-    const saved = await writeDerived(ctx, surgery.model, out);
+    const saved = await writeDerived(ctx, surgery.model, out, opts.signal);
     const writeMs = performance.now() - t3;
     opts.signal?.throwIfAborted();
     const result: RbaResult = {

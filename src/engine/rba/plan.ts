@@ -293,7 +293,7 @@ export async function runPlan(opts: PlanOptions, matmulIn?: MatmulBackend): Prom
       const file = opts.out ?? defaultOutputPath(ctx.loaded.path, target.spans);
       await checkOutputPath(file, ctx.loaded.path, !!opts.force);
       const surgery = replaceSpans(ctx.loaded.model, target.spans.map((s) => replacementFor(ctx, pass.consumer.shapes, byKey.get(`${s.from}:${s.to}`)!)));
-      out = (await writeDerived(ctx, surgery.model, file)).path;
+      out = (await writeDerived(ctx, surgery.model, file, opts.signal)).path;
     }
     return {
       model: ctx.loaded.path,

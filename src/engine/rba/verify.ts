@@ -1,7 +1,10 @@
 // Verification of an exported model (DESIGN §2, "Fidelity of an exported model"): both models
 // run on the same held-out samples; the final outputs are compared.
-import * as ort from 'onnxruntime-node';
-import { openModelSession } from '../runtime/session.js';
+import { open, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { openModelSession, type OpenSession } from '../runtime/session.js';
 import { halfToFloat } from '../calibration/dtype.js';
 import type { CalibrationBatch } from '../calibration/index.js';
 import { throwIfAborted } from '../calibration/types.js';
@@ -52,6 +55,11 @@ export interface VerifyOptions extends RbaDataOptions {
   candidate: string;
   /** Only the held-out split (by sample id) of the data; default true. */
   heldOutOnly?: boolean;
+  /**
+   * Never hold both sessions at once (the original runs first, its outputs wait in a temporary
+   * file). Default: when both models' files together exceed VERIFY_BOTH_SESSIONS_MAX_BYTES.
+   */
+  oneModelAtATime?: boolean;
 }
 
 export const LATENCY_RUNS = 21;
@@ -115,6 +123,78 @@ class CkaSums {
   }
 }
 
+/**
+ * Above this many bytes of weights (both models' files together), verification never holds the
+ * two sessions at once: the original runs over the data first, its compared outputs go to a
+ * temporary file, then the new model runs. Peak memory is then one model's weights, not two.
+ */
+export const VERIFY_BOTH_SESSIONS_MAX_BYTES = 2 ** 30;
+
+/** The compared rows of one model's output for one batch (float64, row-major, `last` wide). */
+interface OutputRows {
+  dims: number[];
+  last: number;
+  rows: number;
+  values: Float64Array;
+}
+
+/** Rows compared in one batch: per sample for [N, C]; per valid position for [N, T, V]. */
+function comparedRows(t: ort.Tensor, batch: CalibrationBatch, rowsOf: number[], maskInput: string | undefined): OutputRows {
+  const v = numbers(t);
+  const dims = t.dims as number[];
+  const last = dims[dims.length - 1]!;
+  const rowsPerSample = v.length / batch.size / last;
+  const mask = maskInput ? batch.feeds[maskInput] : undefined;
+  const xs: number[] = [];
+  for (const s of rowsOf) {
+    for (let p = 0; p < rowsPerSample; p++) {
+      if (dims.length === 3 && mask && Number(mask.data[s * rowsPerSample + p]) === 0) continue;
+      xs.push(s * rowsPerSample + p);
+    }
+  }
+  const values = new Float64Array(xs.length * last);
+  xs.forEach((r, k) => values.set(v.subarray(r * last, (r + 1) * last), k * last));
+  return { dims, last, rows: xs.length, values };
+}
+
+/** The original's compared rows, batch by batch, in a temporary file (one-model-at-a-time mode). */
+class RowSpill {
+  private dir?: string;
+  private fh?: FileHandle;
+  private pos = 0;
+  private readonly records: { offset: number; dims: number[]; last: number; rows: number }[] = [];
+  private next = 0;
+
+  async push(r: OutputRows): Promise<void> {
+    if (!this.fh) {
+      this.dir = await mkdtemp(path.join(tmpdir(), 'blocklens-verify-'));
+      this.fh = await open(path.join(this.dir, 'outputs.f64'), 'w+');
+    }
+    const bytes = new Uint8Array(r.values.buffer, r.values.byteOffset, r.values.byteLength);
+    for (let done = 0; done < bytes.length; ) done += (await this.fh.write(bytes, done, bytes.length - done, this.pos + done)).bytesWritten;
+    this.records.push({ offset: this.pos, dims: r.dims, last: r.last, rows: r.rows });
+    this.pos += bytes.length;
+  }
+
+  async shift(): Promise<OutputRows> {
+    const rec = this.records[this.next++];
+    if (!rec || !this.fh) throw new Error('internal: the second pass of verification saw more batches than the first');
+    const values = new Float64Array(rec.rows * rec.last);
+    const bytes = new Uint8Array(values.buffer);
+    for (let done = 0; done < bytes.length; ) {
+      const { bytesRead } = await this.fh.read(bytes, done, bytes.length - done, rec.offset + done);
+      if (bytesRead === 0) throw new Error('internal: verification outputs file is short');
+      done += bytesRead;
+    }
+    return { dims: rec.dims, last: rec.last, rows: rec.rows, values };
+  }
+
+  async close(): Promise<void> {
+    await this.fh?.close().catch(() => undefined);
+    if (this.dir) await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 /** Runs both models on the (held-out) data and compares their first outputs. */
 export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, original?: LoadedModel, candidateModel?: LoadedModel): Promise<VerifyResult> {
   const orig = original ?? (await loadChecked(opts.model));
@@ -132,8 +212,9 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   const baseCtx = { loaded: orig, inputs, maskInput: findMaskInput(inputs) };
   const source = await openSource(baseCtx, opts);
   const settings = { device: opts.device, threads: opts.threads, optimization: opts.optimization };
-  const sA = await openModelSession({ ...orig.model, graph: { ...orig.model.graph!, output: [orig.model.graph!.output[0]!] } }, orig.dir, settings);
-  const sB = await openModelSession({ ...cand.model, graph: { ...cand.model.graph!, output: [cand.model.graph!.output[0]!] } }, cand.dir, settings);
+  // Only the first output; weights still inline in a file go to ONNX Runtime by reference to it.
+  const openSide = (m: LoadedModel) => openModelSession({ ...m.model, graph: { ...m.model.graph!, output: [m.model.graph!.output[0]!] } }, m.dir, settings, m);
+  const oneAtATime = opts.oneModelAtATime ?? orig.sizeBytes + cand.sizeBytes > VERIFY_BOTH_SESSIONS_MAX_BYTES;
   const heldOutOnly = opts.heldOutOnly ?? true;
   const frac = opts.heldOut ?? DEFAULT_HELD_OUT;
   const seed = opts.seed ?? 0;
@@ -156,7 +237,9 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
   let cka: CkaSums | undefined;
   let latencyFeeds: Record<string, ort.Tensor> | undefined;
   let latencySize = 0;
-  try {
+
+  /** The held-out batches: the batch as run, which of its samples are compared. */
+  async function* compared(): AsyncGenerator<{ full: CalibrationBatch; batch: CalibrationBatch; rowsOf: number[]; pick: number[]; feeds: Record<string, ort.Tensor> }> {
     for await (const full of source.batches(batchSize, opts.signal)) {
       const pick: number[] = [];
       for (let s = 0; s < full.size; s++) if (!heldOutOnly || isHeldOut(seed, full.first + s, frac)) pick.push(s);
@@ -169,87 +252,105 @@ export async function verifyModels(opts: VerifyOptions, matmul: MatmulBackend, o
         latencyFeeds = feeds;
         latencySize = batch.size;
       }
-      const a = (await sA.session.run(feeds))[outName]!;
-      const b = (await sB.session.run(feeds))[outName]!;
-      const dims = a.dims as number[];
-      if (JSON.stringify(dims) !== JSON.stringify(b.dims)) {
-        throw Object.assign(new Error(`output '${outName}' has shape [${dims.join(', ')}] in the original but [${b.dims.join(', ')}] in the new model`), { file: opts.candidate });
-      }
-      const va = numbers(a);
-      const vb = numbers(b);
-      const per = va.length / batch.size;
-      const last = dims[dims.length - 1]!;
-      // Rows: per sample for [N, C]; per position for [N, T, V] (the LM case).
-      const mask = baseCtx.maskInput ? batch.feeds[baseCtx.maskInput] : undefined;
-      const rowsPerSample = per / last;
-      const xs: number[] = [];
-      for (const s of rowsOf) {
-        for (let p = 0; p < rowsPerSample; p++) {
-          if (dims.length === 3 && mask && Number(mask.data[s * rowsPerSample + p]) === 0) continue;
-          xs.push(s * rowsPerSample + p);
-        }
-      }
-      const X = new Float64Array(xs.length * last);
-      const Y = new Float64Array(xs.length * last);
-      xs.forEach((r, k) => {
-        X.set(va.subarray(r * last, (r + 1) * last), k * last);
-        Y.set(vb.subarray(r * last, (r + 1) * last), k * last);
-      });
-      for (let k = 0; k < X.length; k++) {
-        sse += (X[k]! - Y[k]!) ** 2;
-        ssq += X[k]! ** 2;
-      }
-      if (X.some((v) => !Number.isFinite(v)) || Y.some((v) => !Number.isFinite(v))) throw Object.assign(new Error('a model produced non-finite outputs'), { file: opts.candidate });
-      cka ??= new CkaSums(last);
-      await cka.add(X, Y, xs.length, matmul);
-      const logits = last > 1 && (dims.length === 2 || dims.length === 3);
-      if (logits) {
-        kind = dims.length === 3 ? 'next-token' : 'top1';
-        const argmax = (v: Float64Array, r: number) => {
-          let best = 0;
-          for (let c = 1; c < last; c++) if (v[r * last + c]! > v[r * last + best]!) best = c;
-          return best;
-        };
-        for (let k = 0; k < xs.length; k++) {
-          const pa = argmax(X, k);
-          const pb = argmax(Y, k);
-          agree += pa === pb ? 1 : 0;
-          agreeCount++;
-        }
-        if (dims.length === 2 && full.labels) {
-          rowsOf.forEach((s, k) => {
-            const y = batch.labels ? batch.labels[source.fixedBatchSize ? s : k]! : -1;
-            hitsA += argmax(X, k) === y ? 1 : 0;
-            hitsB += argmax(Y, k) === y ? 1 : 0;
-            labelled++;
-          });
-        }
-      }
-      samples += pick.length;
-      positions += xs.length;
+      yield { full, batch, rowsOf, pick, feeds };
       throwIfAborted(opts.signal);
     }
-    // Latency: the largest compared batch, both models warmed up, then alternating runs.
-    if (latencyFeeds) {
-      for (let k = 0; k < 2; k++) {
-        await sA.session.run(latencyFeeds);
-        await sB.session.run(latencyFeeds);
+  }
+
+  const compare = async (x: OutputRows, y: OutputRows, c: { full: CalibrationBatch; batch: CalibrationBatch; rowsOf: number[]; pick: number[] }) => {
+    const { dims, last } = x;
+    if (JSON.stringify(dims) !== JSON.stringify(y.dims)) {
+      throw Object.assign(new Error(`output '${outName}' has shape [${dims.join(', ')}] in the original but [${y.dims.join(', ')}] in the new model`), { file: opts.candidate });
+    }
+    const X = x.values;
+    const Y = y.values;
+    for (let k = 0; k < X.length; k++) {
+      sse += (X[k]! - Y[k]!) ** 2;
+      ssq += X[k]! ** 2;
+    }
+    if (X.some((v) => !Number.isFinite(v)) || Y.some((v) => !Number.isFinite(v))) throw Object.assign(new Error('a model produced non-finite outputs'), { file: opts.candidate });
+    cka ??= new CkaSums(last);
+    await cka.add(X, Y, x.rows, matmul);
+    const logits = last > 1 && (dims.length === 2 || dims.length === 3);
+    if (logits) {
+      kind = dims.length === 3 ? 'next-token' : 'top1';
+      const argmax = (v: Float64Array, r: number) => {
+        let best = 0;
+        for (let k = 1; k < last; k++) if (v[r * last + k]! > v[r * last + best]!) best = k;
+        return best;
+      };
+      for (let k = 0; k < x.rows; k++) {
+        agree += argmax(X, k) === argmax(Y, k) ? 1 : 0;
+        agreeCount++;
       }
-      for (let k = 0; k < LATENCY_RUNS; k++) {
-        for (const [s, times, cpu] of (k % 2 ? [[sB, tB, cB], [sA, tA, cA]] : [[sA, tA, cA], [sB, tB, cB]]) as [typeof sA, number[], number[]][]) {
-          const c = process.cpuUsage();
-          const t = performance.now();
-          await s.session.run(latencyFeeds);
-          times.push(performance.now() - t);
-          const used = process.cpuUsage(c);
-          cpu.push((used.user + used.system) / 1000);
-        }
-        throwIfAborted(opts.signal);
+      if (dims.length === 2 && c.full.labels) {
+        c.rowsOf.forEach((s, k) => {
+          const label = c.batch.labels ? c.batch.labels[source.fixedBatchSize ? s : k]! : -1;
+          hitsA += argmax(X, k) === label ? 1 : 0;
+          hitsB += argmax(Y, k) === label ? 1 : 0;
+          labelled++;
+        });
       }
     }
+    samples += c.pick.length;
+    positions += x.rows;
+  };
+
+  /** LATENCY_RUNS timed runs of each session on the largest compared batch, after two warm-ups; alternating when both are open. */
+  const timeRuns = async (sides: [OpenSession, number[], number[]][]) => {
+    if (!latencyFeeds) return;
+    for (let k = 0; k < 2; k++) for (const [s] of sides) await s.session.run(latencyFeeds);
+    for (let k = 0; k < LATENCY_RUNS; k++) {
+      for (const [s, times, cpu] of k % 2 ? [...sides].reverse() : sides) {
+        const c = process.cpuUsage();
+        const t = performance.now();
+        await s.session.run(latencyFeeds);
+        times.push(performance.now() - t);
+        const used = process.cpuUsage(c);
+        cpu.push((used.user + used.system) / 1000);
+      }
+      throwIfAborted(opts.signal);
+    }
+  };
+
+  const opened: OpenSession[] = [];
+  const spill = new RowSpill();
+  const release = async (s: OpenSession) => {
+    opened.splice(opened.indexOf(s), 1);
+    await s.dispose();
+  };
+  try {
+    if (!oneAtATime) {
+      const sA = await openSide(orig);
+      opened.push(sA);
+      const sB = await openSide(cand);
+      opened.push(sB);
+      for await (const c of compared()) {
+        const a = (await sA.session.run(c.feeds))[outName]!;
+        const b = (await sB.session.run(c.feeds))[outName]!;
+        await compare(comparedRows(a, c.batch, c.rowsOf, baseCtx.maskInput), comparedRows(b, c.batch, c.rowsOf, baseCtx.maskInput), c);
+      }
+      // Latency: both models warmed up, then alternating runs.
+      await timeRuns([[sA, tA, cA], [sB, tB, cB]]);
+    } else {
+      // One model at a time: the original's compared outputs wait in a temporary file.
+      notes.push('the two models were run one after the other, never loaded together (their weights are large): latency was measured for each in turn, not alternating');
+      const sA = await openSide(orig);
+      opened.push(sA);
+      for await (const c of compared()) await spill.push(comparedRows((await sA.session.run(c.feeds))[outName]!, c.batch, c.rowsOf, baseCtx.maskInput));
+      await timeRuns([[sA, tA, cA]]);
+      await release(sA);
+      const sB = await openSide(cand);
+      opened.push(sB);
+      for await (const c of compared()) {
+        const y = comparedRows((await sB.session.run(c.feeds))[outName]!, c.batch, c.rowsOf, baseCtx.maskInput);
+        await compare(await spill.shift(), y, c);
+      }
+      await timeRuns([[sB, tB, cB]]);
+    }
   } finally {
-    await sA.dispose();
-    await sB.dispose();
+    for (const s of [...opened]) await s.dispose().catch(() => undefined);
+    await spill.close();
     await source.close();
   }
   if (samples === 0) throw Object.assign(new Error(heldOutOnly ? 'no held-out samples: give more calibration samples (--samples)' : 'the data holds no samples'), { file: opts.data ?? opts.model });
