@@ -121,6 +121,33 @@ describe('RBA span statistics inside the graph', () => {
     assertSameSums(merged.stats!, single.stats!, 'merged shards');
   });
 
+  for (const opset of [8, 10, 21]) {
+    it(`opset ${opset}: the same sums (no ConstantOfShape before 9, Gemm needs C before 11)`, async () => {
+      const model = buildBlockModel({ width: 5, tokens: 4, opset, blocks: [blocks.mlp(5, 1), blocks.affine(5, 5), blocks.mlp(5, 0.5)] });
+      const file = writeModel(tmp, `op${opset}.onnx`, model);
+      const { graph, js } = await both({ model: file, samples: 21, batch: 8, seed: 1 });
+      assert.equal(graph.consumer.inGraph, true);
+      assertSameSums(graph.stats, js.stats, `opset ${opset}`);
+    });
+  }
+
+  it('float16 block outputs: cast to float64 in the graph, the same sums as the JavaScript form', async () => {
+    // Blocks compute in float32; the sites are float16 copies of their outputs (named with --blocks).
+    const model = buildBlockModel({
+      width: 4, tokens: 3, blocks: [blocks.mlp(4, 1), blocks.mlp(4, 1), blocks.affine(4, 4)],
+      finish: (g, outs) => outs.forEach((h, k) => g.op(`/half.${k}`, 'Cast', [h], [attr.int('to', DataType.FLOAT16)])),
+    });
+    const file = writeModel(tmp, 'half.onnx', model);
+    const half = model.graph!.node.filter((n) => n.opType === 'Cast').map((n) => n.output[0]!);
+    const opts = { model: file, samples: 14, batch: 5, blocks: half };
+    const ctx = await openModelContext(opts);
+    const graph = await runSpanPass(ctx, opts, matmul, {});
+    const js = await runSpanPass(ctx, opts, matmul, { inGraph: false });
+    assert.equal(graph.consumer.inGraph, true);
+    assert.deepEqual([...graph.consumer.shapes.values()].map((s) => s.type).slice(1), ['float16', 'float16', 'float16']);
+    assertSameSums(graph.stats, js.stats, 'float16');
+  });
+
   it('channels-last blocks (a layout the in-graph rows do not take) fall back to the JavaScript form', async () => {
     const file = writeModel(tmp, 'nhwc.onnx', nhwcModel());
     const { graph, js } = await both({ model: file, samples: 12, batch: 4 });
