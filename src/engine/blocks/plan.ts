@@ -47,7 +47,17 @@ export async function planRepresentations(o: PlanOptions): Promise<Representatio
     let feeds = o.feeds ?? tinyFeeds(o.model, o.index, 2, 5, 1);
     const first = Object.values(feeds)[0];
     let n = o.feeds ? (o.batchSize ?? 1) : ((first?.dims[0] as number | undefined) ?? 2);
-    let dims = await probeDims(o.model, o.index, probeTargets, feeds, o);
+    // Two samples tell the batch axis as well as the whole batch does, at a fraction of a forward
+    // pass (a model with a fixed batch size takes only the whole batch).
+    let dims: Map<string, number[]> | undefined;
+    if (o.feeds && n > 2) {
+      dims = await probeDims(o.model, o.index, probeTargets, firstOf(feeds, n, 2), o).catch(() => undefined);
+      if (dims) {
+        feeds = firstOf(feeds, n, 2);
+        n = 2;
+      }
+    }
+    dims ??= await probeDims(o.model, o.index, probeTargets, feeds, o);
     for (const t of o.targets) if (t.rank < 0 && dims.has(t.tensor)) t.rank = dims.get(t.tensor)!.length;
     if (last.rank === 3 && !layout) {
       let d = dims.get(last.tensor)!;
@@ -94,18 +104,18 @@ export async function planRepresentations(o: PlanOptions): Promise<Representatio
   return { pooling, layout, channelsLast, causal };
 }
 
-/** The first sample of every feed (all feeds carry the batch on axis 0). */
-function firstOf(feeds: Record<string, ort.Tensor>, n: number): Record<string, ort.Tensor> {
+/** The first k samples of every feed (all feeds carry the batch on axis 0). */
+function firstOf(feeds: Record<string, ort.Tensor>, n: number, k = 1): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
-  for (const [k, t] of Object.entries(feeds)) {
+  for (const [name, t] of Object.entries(feeds)) {
     const dims = t.dims as readonly number[];
     if (dims[0] !== n) {
-      out[k] = t;
+      out[name] = t;
       continue;
     }
     const per = (t.data as ArrayLike<unknown>).length / n;
-    const data = (t.data as unknown as { subarray(a: number, b: number): ort.Tensor.DataType }).subarray(0, per);
-    out[k] = new (t.constructor as typeof ort.Tensor)(t.type as 'float32', data as Float32Array, [1, ...dims.slice(1)]);
+    const data = (t.data as unknown as { subarray(a: number, b: number): ort.Tensor.DataType }).subarray(0, k * per);
+    out[name] = new (t.constructor as typeof ort.Tensor)(t.type as 'float32', data as Float32Array, [k, ...dims.slice(1)]);
   }
   return out;
 }

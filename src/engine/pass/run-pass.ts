@@ -2,6 +2,7 @@
 // consumer (types.ts). The session is built on the first batch, from what the consumers ask
 // for: pooled block rows, raw tensors, in-graph float64 cross-products, model outputs.
 import type * as ort from 'onnxruntime-node';
+import { Tensor as OrtTensor } from 'onnxruntime-node';
 import { GraphIndex } from '../blocks/graph-index.js';
 import { instrumentModel, type PoolTarget } from '../blocks/instrument.js';
 import { decidePooling } from '../blocks/plan.js';
@@ -98,6 +99,7 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
         feeds[r.out.uInput] = new ortRuntime.Tensor('float32', d.u, [d.u.length]);
       }
       const tf = performance.now();
+      for (const [input, positions] of plan.selects) feeds[input] = selectFeed(positions(batch.first, batch.size));
       const result = await runner!.session.run(feeds);
       inferenceMs += performance.now() - tf;
       try {
@@ -118,6 +120,8 @@ export async function runPass(source: CalibrationSource, model: PassModel, consu
 
 interface SessionPlan {
   pooledKeys: Map<string, { key: BlockKey; output: string }>;
+  /** Sample selections of `gram` requests: graph input → positions per batch. */
+  selects: Map<string, (first: number, size: number) => Int32Array>;
   tokens: boolean;
   grams: Map<string, string>;
   rows: Map<string, { out: RowSampleOutputs; draws: (first: number, size: number) => RowDraws }>;
@@ -138,13 +142,14 @@ async function buildSession(
   };
   // The context first (pooling needs the last block's rank), then the requests.
   const ranks = new Map<string, number>();
+  const probed = new Map<string, { dims: number[]; type: string }>();
   const rankOf = (t: string) => ranks.get(t) ?? index.rank(t);
   const lastOut = model.blocks[L - 1]!.output;
   const learnRanks = async (tensors: Iterable<string>) => {
     const unknown = [...new Set(tensors)].filter((t) => rankOf(t) === undefined);
     if (!unknown.length) return;
-    const probed = await probeRanks(model.loaded.model, model.loaded.dir, unknown, fixedBatch ? toOrtFeeds(batch) : firstSampleFeeds(batch), model.session, model.loaded);
-    for (const [t, r] of probed) ranks.set(t, r);
+    const probedRanks = await probeRanks(model.loaded.model, model.loaded.dir, unknown, fixedBatch ? toOrtFeeds(batch) : firstSampleFeeds(batch), model.session, model.loaded, probed);
+    for (const [t, r] of probedRanks) ranks.set(t, r);
   };
   await learnRanks([...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]);
   // Layout of 3-D block outputs from this batch; `auto` evaluates the attention mask (plan.ts).
@@ -175,6 +180,7 @@ async function buildSession(
     seed: model.seed,
     maskInput: model.maskInput,
     logitsOutput: model.logitsOutput,
+    shapes: siteShapes(model, index, probed),
   };
   const requests: TensorRequest[] = consumers.flatMap((c) => c.requests(ctx));
   await learnRanks(requests.flatMap((r) => (r.kind === 'pooled' ? [tensorOf(r.key)] : r.kind === 'gram' || r.kind === 'rows' ? r.tensors : [])));
@@ -214,6 +220,7 @@ async function buildSession(
   }
   const tokens = choice.used === 'tokens';
   const gramSpecs = new Map<string, GramSpec>();
+  const selects: SessionPlan['selects'] = new Map();
   for (const r of requests) {
     if (r.kind !== 'gram' || gramSpecs.has(r.id)) continue;
     if (r.rows === 'pooled') {
@@ -228,6 +235,11 @@ async function buildSession(
       const parts = r.tensors.map((t) => ({ tensor: t, rank: rankOf(t) ?? 3 }));
       const rank3 = parts.every((p) => p.rank === 3);
       gramSpecs.set(r.id, { id: r.id, parts, mode: 'tokens', ones: r.ones, mask: rank3 ? model.maskInput : undefined });
+    }
+    if (r.left !== undefined) gramSpecs.get(r.id)!.left = r.left;
+    if (r.select) {
+      gramSpecs.get(r.id)!.select = r.select.input;
+      selects.set(r.select.input, r.select.positions);
     }
   }
   const grams = gramSpecs.size ? appendGrams(instModel, [...gramSpecs.values()]) : new Map<string, string>();
@@ -248,7 +260,7 @@ async function buildSession(
   // Pooling and row gathers run right after the block they read, not after the whole model.
   instModel.graph = runAppendedEarly(instModel.graph!, model.loaded.model.graph!.node.length);
   const runner = await openModelSession(instModel, model.loaded.dir, model.session, model.loaded);
-  return { ctx, plan: { pooledKeys, tokens, grams, rows: rowPlans }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
+  return { ctx, plan: { pooledKeys, tokens, grams, selects, rows: rowPlans }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
 }
 
 function makeBatchView(batch: CalibrationBatch, result: ort.InferenceSession.OnnxValueMapType, plan: SessionPlan, ctx: PassContext, file: string): PassBatch {
@@ -342,4 +354,23 @@ function makeBatchView(batch: CalibrationBatch, result: ort.InferenceSession.Onn
       return { data: t.data as Float64Array, dim: t.dims[0] as number };
     },
   };
+}
+
+function selectFeed(positions: Int32Array): OrtTensor {
+  if (positions.length === 0) throw new Error('internal: a gram selection names no samples');
+  return new OrtTensor('int64', BigInt64Array.from(positions, (v) => BigInt(v)), [positions.length]);
+}
+
+const ORT_TYPES: Record<number, string> = { [DataType.FLOAT]: 'float32', [DataType.FLOAT16]: 'float16', [DataType.DOUBLE]: 'float64' };
+
+/** Shapes of the sites (block outputs, block input): probed, else declared. */
+function siteShapes(model: PassModel, index: GraphIndex, probed: Map<string, { dims: number[]; type: string }>): PassContext['shapes'] {
+  const out: NonNullable<PassContext['shapes']> = {};
+  for (const t of [...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]) {
+    const p = probed.get(t);
+    const declared = index.types.get(t);
+    if (p) out[t] = { dims: [...p.dims], type: p.type };
+    else if (declared?.dims) out[t] = { dims: declared.dims.map((d) => (typeof d === 'number' && d > 0 ? d : null)), type: declared.elemType === undefined ? undefined : ORT_TYPES[declared.elemType] };
+  }
+  return out;
 }

@@ -46,6 +46,9 @@ export interface IdRange {
  *   ZᵀZ, (D × D) row-major float64 with D = Σ d_k (+1). With `ones`, the last row holds the
  *   column sums and the corner the row count, so centred cross-products and the normal
  *   equations X̃ᵀX̃, X̃ᵀY of every pair of parts are sub-blocks of one matrix.
+ *   `left` (optional): only Lᵀ[L | rest], L = the first `left` parts plus the ones column
+ *   ([D_L × D]; cross-products.ts). `select` (optional): per batch, the positions (0 … size−1)
+ *   of the samples whose rows enter (a graph input fed each batch; e.g. a train/held-out split).
  * - `output`: one of the model's own graph outputs (e.g. logits), by name.
  * - `rows`: a few token rows of several tensors, gathered inside the graph (model/row-samples.ts):
  *   per batch `draws` names k (sample, u) draws; tensor t gives row (sample, floor(u·T_t)) of
@@ -54,7 +57,7 @@ export interface IdRange {
 export type TensorRequest =
   | { kind: 'pooled'; key: BlockKey }
   | { kind: 'raw'; tensor: string }
-  | { kind: 'gram'; id: string; tensors: string[]; rows: 'pooled' | 'tokens'; ones: boolean }
+  | { kind: 'gram'; id: string; tensors: string[]; rows: 'pooled' | 'tokens'; ones: boolean; left?: number; select?: GramSelect }
   | { kind: 'output'; name: string }
   | { kind: 'rows'; id: string; tensors: string[]; draws: (first: number, size: number) => RowDraws };
 
@@ -76,6 +79,14 @@ export interface SampledRows {
   dims: number[];
   /** How its rows were read: [N, d], [N, T, d], [T, N, d], [N, C, H, W] or [N, H, W, C]. */
   layout: RowLayout;
+}
+
+/** Samples of a batch that enter a `gram` (requests with the same `input` share the feed). */
+export interface GramSelect {
+  /** Graph input name (int64 [k]). */
+  input: string;
+  /** Positions in the batch, at least one (an int64 feed cannot be empty in every runtime). */
+  positions: (first: number, size: number) => Int32Array;
 }
 
 /** Rows of a pooled representation for one batch. */
@@ -128,6 +139,11 @@ export interface PassContext {
   pooling: Pooling;
   /** Width d_b of each block's pooled rows when the graph declares it (null: known from the first batch). */
   widths?: (number | null)[];
+  /**
+   * Shapes of the block outputs (and block input) where known before the first batch: from the
+   * rank probe (dimension 0 is the probe's batch) or the graph's declared shapes (null: symbolic).
+   */
+  shapes?: Record<string, { dims: (number | null)[]; type?: string }>;
   /** Total number of samples of the whole calibration set (all shards). */
   totalSamples: number;
   /** The ids this process reads. A single run reads [0, totalSamples). */

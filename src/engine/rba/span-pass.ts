@@ -1,12 +1,17 @@
 // The span statistics as a pass consumer (DESIGN §3: `onBatch`, `snapshot`, `merge`,
-// `finalize`), and a driver that streams the calibration data once through a copy of the model
-// exposing every block output, feeding every candidate span at once.
+// `finalize`), fed by one stream of the calibration data through an instrumented copy of the
+// model, every candidate span at once. Where the site shapes are known before the first batch
+// (the pass's rank probe) and every row is used, the normal equations are formed inside that
+// copy: per train/held-out split (a per-batch feed of sample positions, Gather on the batch
+// axis) and start block i, X̃_iᵀ[X̃_i | Y_j…] in float64 (`gram` requests with `left: 1`).
+// Otherwise (token subsample of the analysis, layouts the graph form does not take) every
+// block output comes out raw and the products are formed from JavaScript.
 import type { CalibrationBatch } from '../calibration/index.js';
 import type { MatmulBackend } from '../linalg/matmul.js';
 import type { PassBatch, PassConsumer, PassContext, Snapshot, TensorRequest } from '../pass/types.js';
 import { deriveSeed, hashUniform } from '../random.js';
 import { toRows, validPositions, widthOf, type RawTensor } from './rows.js';
-import { DEFAULT_HELD_OUT, DEFAULT_SPAN_BUDGET_BYTES, planSpanPairs, SpanStats, type SpanPair, type SpanSite, type SpanStatsSnapshot } from './span-stats.js';
+import { DEFAULT_HELD_OUT, DEFAULT_SPAN_BUDGET_BYTES, isHeldOut, planSpanPairs, SpanStats, type SpanPair, type SpanSite, type SpanStatsSnapshot, type SplitProducts } from './span-stats.js';
 
 /** Rows per sample in the analysis pass's span statistics (a token subsample bounds its cost). */
 export const ANALYSIS_SPAN_ROWS_PER_SAMPLE = 16;
@@ -24,7 +29,18 @@ export interface SpanConsumerOptions {
   budgetBytes?: number;
   heldOut?: number;
   seed?: number;
+  /**
+   * Form the products inside the instrumented graph (float64, per split) so that only they
+   * leave ONNX Runtime (default, where it applies: every row, site shapes known before the first
+   * batch). false: the rows come out raw and the products are formed from JavaScript.
+   */
+  inGraph?: boolean;
 }
+
+/** Graph inputs of the in-graph split: sample positions of the batch in each split. */
+const SPLIT_INPUT = { train: 'blocklens::rba_train_samples', heldOut: 'blocklens::rba_heldout_samples' } as const;
+const productId = (split: 'train' | 'heldOut', i: number) => `rba:${split}:${i}`;
+const squaresId = (split: 'train' | 'heldOut', j: number) => `rba:${split}:yy:${j}`;
 
 /** Shape facts about each site learned from the first batch. */
 export interface SiteShape {
@@ -74,26 +90,84 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
   /** Why spans are not estimated (lenient mode), e.g. block outputs of an unsupported rank. */
   disabled?: string;
   private sites = new Map<number, string>();
+  /** The in-graph form's statistics, before the first batch (undefined: the JS form). */
+  private graphStats?: SpanStats;
 
   constructor(
     readonly matmul: MatmulBackend,
     readonly opts: SpanConsumerOptions & { file?: string } = {},
   ) {}
 
+  /** Whether the products are formed inside the graph (decided in `requests`). */
+  get inGraph(): boolean {
+    return this.graphMode;
+  }
+  private graphMode = false;
+
   requests(ctx: SpanPassContext | PassContext): TensorRequest[] {
     this.sites = sitesOf(ctx);
+    const graph = this.graphRequests(ctx as PassContext);
+    if (graph) return graph;
     return [...this.sites.values()].map((tensor) => ({ kind: 'raw' as const, tensor }));
   }
 
+  /**
+   * The in-graph form: per split (train/held-out, by sample id) and start block i, one
+   * product X̃_iᵀ[X̃_i | Y_j…] over the split's rows (a `gram` request with `left: 1` and a
+   * per-batch sample selection), and Y_jᵀY_j for end blocks that start no span (their Σ‖y‖²).
+   * Applies when every row is used and the shapes of all sites are known before the first batch.
+   */
+  private graphRequests(ctx: PassContext): TensorRequest[] | undefined {
+    if (this.opts.inGraph === false || this.opts.lenient || this.opts.maxRowsPerSample !== undefined || !ctx.shapes) return undefined;
+    const shapes: { block: number; tensor: string; dims: number[]; type: string }[] = [];
+    for (const [block, tensor] of this.sites) {
+      const s = ctx.shapes[tensor];
+      if (!s || s.dims.length < 2 || s.dims.length > 4 || s.dims.slice(1).some((d) => d === null)) return undefined;
+      if (s.type !== 'float32' && s.type !== 'float16' && s.type !== 'float64') return undefined;
+      shapes.push({ block, tensor, dims: [s.dims[0] ?? 1, ...(s.dims.slice(1) as number[])], type: s.type });
+    }
+    const stats = this.plan(shapes);
+    const seed = stats.config.seed;
+    const frac = stats.config.heldOut;
+    const positions = (held: boolean) => (first: number, size: number): Int32Array => {
+      const p: number[] = [];
+      for (let k = 0; k < size; k++) if (isHeldOut(seed, first + k, frac) === held) p.push(k);
+      // An empty split still runs (on sample 0) and its products are ignored.
+      return p.length ? Int32Array.from(p) : Int32Array.of(0);
+    };
+    const reqs: TensorRequest[] = [];
+    for (const split of ['train', 'heldOut'] as const) {
+      const select = { input: SPLIT_INPUT[split], positions: positions(split === 'heldOut') };
+      for (const [i, js] of stats.starts) {
+        reqs.push({ kind: 'gram', id: productId(split, i), tensors: [this.sites.get(i)!, ...js.map((j) => this.sites.get(j)!)], rows: 'tokens', ones: true, left: 1, select });
+      }
+      for (const j of new Set(stats.config.pairs.map((p) => p[1]))) {
+        if (!stats.starts.has(j)) reqs.push({ kind: 'gram', id: squaresId(split, j), tensors: [this.sites.get(j)!], rows: 'tokens', ones: false, select });
+      }
+    }
+    this.graphStats = stats;
+    this.graphMode = true;
+    for (const b of new Set(stats.config.pairs.flat())) if (!stats.estimates.has(b)) stats.estimates.set(b, this.shapes.get(b)!.dims.length === 2 ? 'pooled' : 'tokens');
+    return reqs;
+  }
+
   private init(batch: SpanPassBatch): SpanStats {
-    const sites: SpanSite[] = [];
+    const shapes: { block: number; tensor: string; dims: number[]; type: string }[] = [];
     for (const [block, tensor] of [...this.sites].sort((a, b) => a[0] - b[0])) {
       const t = batch.tensor(tensor);
-      const dims = [...t.dims];
+      shapes.push({ block, tensor, dims: [...t.dims], type: t.type ?? 'float32' });
+    }
+    return this.plan(shapes);
+  }
+
+  /** Site shapes → the admitted spans and fresh statistics. */
+  private plan(shapeList: { block: number; tensor: string; dims: number[]; type: string }[]): SpanStats {
+    const sites: SpanSite[] = [];
+    for (const { block, tensor, dims, type } of [...shapeList].sort((a, b) => a.block - b.block)) {
       if (dims.length < 2 || dims.length > 4) {
         throw Object.assign(new Error(`block ${block} output '${tensor}' has rank ${dims.length}; RBA maps [N, d], [N, T, d] or [N, C, H, W] tensors`), { file: this.opts.file });
       }
-      this.shapes.set(block, { block, tensor, dims, width: widthOf(dims), type: t.type ?? 'float32' });
+      this.shapes.set(block, { block, tensor, dims, width: widthOf(dims), type });
       sites.push({ block, tensor, width: widthOf(dims) });
     }
     let pairs = this.opts.pairs;
@@ -122,6 +196,12 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
     if (this.disabled) return;
     if (!this.sites.size) this.sites = sitesOf(ctx);
     const b = batch as SpanPassBatch;
+    if (this.graphMode) {
+      this.stats ??= this.graphStats!;
+      this.graphStats = undefined;
+      this.addGraphBatch(batch as PassBatch);
+      return;
+    }
     if (!this.stats) {
       try {
         this.stats = this.init(b);
@@ -154,6 +234,22 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
       rows.set(block, toRows(t, b.size, keep));
     }
     await this.stats.add(rows, ids, this.matmul);
+  }
+
+  /** One batch of the in-graph form: the splits' products into the sums. */
+  private addGraphBatch(b: PassBatch): void {
+    const stats = this.stats!;
+    const { seed, heldOut } = stats.config;
+    const held = Array.from({ length: b.size }, (_, k) => isHeldOut(seed, b.first + k, heldOut));
+    for (const split of ['train', 'heldOut'] as const) {
+      // An empty split ran on a stand-in sample: nothing to add.
+      if (!held.some((h) => h === (split === 'heldOut'))) continue;
+      const p: SplitProducts = { products: new Map(), squares: new Map() };
+      for (const i of stats.starts.keys()) p.products.set(i, b.gram(productId(split, i)).data);
+      for (const j of new Set(stats.config.pairs.map((q) => q[1]))) if (!stats.starts.has(j)) p.squares.set(j, b.gram(squaresId(split, j)).data);
+      stats.addProducts(split === 'heldOut', p);
+    }
+    stats.countSamples(b.size);
   }
 
   snapshot(): Snapshot {

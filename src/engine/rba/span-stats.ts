@@ -7,8 +7,14 @@
 //   per pair (i, j) and split:  C_ij = X̃ᵀY_j         ((d_i+1)×d_j)
 //   per Y-site j and split:     tr(Y_jᵀY_j) and 1ᵀY_j (for R² and relative errors)
 // Everything is a sum over rows, so `merge` is exact addition and shards combine into the
-// single run up to float rounding. The products run in ONNX Runtime (float64 Gemm); JavaScript
-// only copies rows into the operands.
+// single run up to float rounding. The products run in ONNX Runtime (float64 Gemm), in one of
+// two forms with the same sums:
+//   in the graph (`addProducts`, SpanStatsConsumer's default for the rba and plan jobs): the
+//           instrumented model itself casts each split's rows to float64 and hands out, per
+//           start block, X̃ᵀ[X̃ | Y_j…]; only these products leave ONNX Runtime;
+//   from JavaScript (`add`): rows come out raw, are converted and gathered here, and each
+//           product is one call to the matmul backend (token subsamples, layouts the graph form
+//           does not take).
 //
 // Cost model (d = width, L+1 sites h₋₁…h_{L−1}, P admitted pairs):
 //   memory  8·(d_i+1)·(d_i+1 + Σ_j d_j) bytes per start block and split, ≈ 16·d² per pair
@@ -16,10 +22,14 @@
 //           admits pairs shortest-first under a byte budget (default 512 MiB) and names the
 //           spans it left out; `rba` accumulates only the spans asked for.
 //   compute per row, in ONNX Runtime's float64 Gemm: Σ_i (d+1)(d+1 + Σ_j d) multiply-adds with
-//           one product per start block, or D² with D = Σ d + 1 for one block-Gram ZᵀZ per grid
-//           (used when D ≤ 512 or it costs ≤ 30% more). All pairs of L blocks: ≈ L²d²/2 per row,
-//           against ≈ 12·L·d² for a transformer's forward per token; the analysis pass bounds it
-//           with a token subsample (16 rows per sample).
+//           one product per start block (the in-graph form always; about the upper block
+//           triangle of ZᵀZ, the least an exact Gemm can do), or D² with D = Σ d + 1 for one
+//           block-Gram ZᵀZ per grid (JavaScript form, when D ≤ 512 or it costs ≤ 30% more).
+//           All pairs of L blocks: ≈ L²d²/2 per row, against ≈ 12·L·d² (+ attention) float32
+//           multiply-adds for a transformer's forward per token. ViT-small (L = 12, d = 384):
+//           13.3 M float64 against 23.3 M float32 per token; float64 Gemm runs at about 40% of
+//           the forward's float32 rate on AVX-512 CPUs, so the products alone cost ≈ 1.4 forward
+//           passes. The analysis pass bounds it with a token subsample (16 rows per sample).
 import type { MatmulBackend } from '../linalg/matmul.js';
 import { isHeldOut as probeHeldOut } from '../stats/probe.js';
 import { decodeF64, encodeArray, type EncodedArray } from '../pass/snapshot.js';
@@ -134,6 +144,21 @@ export interface SiteRows {
 
 export const pairKey = (i: number, j: number): string => `${i}:${j}`;
 
+/**
+ * One batch's products for one split, formed inside the ONNX graph (SpanStatsConsumer's
+ * in-graph form), all float64 and mask-weighted.
+ */
+export interface SplitProducts {
+  /**
+   * Per start block i: X̃_iᵀ [X̃_i | Y_j1 | Y_j2 | …] for its partners j (ascending), row-major
+   * [(d_i+1) × (d_i+1 + Σ d_j)], X̃_i = [X_i | 1] (so the last row holds column sums and
+   * entry (d_i, d_i) the row count).
+   */
+  products: Map<number, Float64Array>;
+  /** Per end block that starts no span: Y_jᵀY_j (d_j × d_j), for Σ‖y‖². */
+  squares: Map<number, Float64Array>;
+}
+
 function sameSamples(a: SiteRows, b: SiteRows): boolean {
   if (a.rows !== b.rows) return false;
   for (let k = 0; k < a.rows; k++) if (a.sample[k] !== b.sample[k]) return false;
@@ -195,6 +220,69 @@ export class SpanStats {
 
   hasPair(i: number, j: number): boolean {
     return this.train.cross.has(pairKey(i, j));
+  }
+
+  /** Start blocks and their partner end blocks (ascending): the in-graph products' layout. */
+  get starts(): ReadonlyMap<number, readonly number[]> {
+    return this.partners;
+  }
+
+  /**
+   * Adds one split's in-graph products of one batch (see SplitProducts); the same sums as
+   * `add` over the same rows. Count the batch's samples with `countSamples`.
+   */
+  addProducts(heldOut: boolean, p: SplitProducts): void {
+    const sums = heldOut ? this.heldOut : this.train;
+    const rows = new Map<number, number>();
+    // Where each end block's column sums are: the ones row of some product that holds it.
+    const ysumAt = new Map<number, { prod: Float64Array; at: number }>();
+    for (const [i, js] of this.partners) {
+      const prod = p.products.get(i);
+      const dx = this.width.get(i)! + 1;
+      const cols = dx + js.reduce((a, j) => a + this.width.get(j)!, 0);
+      if (!prod || prod.length !== dx * cols) throw new Error(`internal: in-graph product of block ${i} has ${prod?.length} values, expected ${dx}×${cols}`);
+      const n = prod[(dx - 1) * cols + dx - 1]!;
+      rows.set(i, n);
+      const g = sums.gram.get(i)!;
+      for (let a = 0; a < dx; a++) {
+        const o = a * cols;
+        for (let b = 0; b < dx; b++) g[a * dx + b]! += prod[o + b]!;
+      }
+      let off = dx;
+      for (const j of js) {
+        const dj = this.width.get(j)!;
+        const c = sums.cross.get(pairKey(i, j))!;
+        for (let a = 0; a < dx; a++) {
+          const o = a * cols + off;
+          for (let b = 0; b < dj; b++) c[a * dj + b]! += prod[o + b]!;
+        }
+        if (!rows.has(j)) rows.set(j, n);
+        if (!ysumAt.has(j)) ysumAt.set(j, { prod, at: (dx - 1) * cols + off });
+        off += dj;
+      }
+    }
+    for (const b of sums.rows.keys()) sums.rows.set(b, sums.rows.get(b)! + rows.get(b)!);
+    for (const j of sums.ysq.keys()) {
+      const d = this.width.get(j)!;
+      let sq = 0;
+      const own = p.products.get(j);
+      if (this.partners.has(j) && own) {
+        const cols = d + 1 + this.partners.get(j)!.reduce((a, k) => a + this.width.get(k)!, 0);
+        for (let c = 0; c < d; c++) sq += own[c * cols + c]!;
+      } else {
+        const yy = p.squares.get(j);
+        if (!yy || yy.length !== d * d) throw new Error(`internal: no in-graph Σ‖y‖² for block ${j}`);
+        for (let c = 0; c < d; c++) sq += yy[c * d + c]!;
+      }
+      sums.ysq.set(j, sums.ysq.get(j)! + sq);
+      const sum = sums.ysum.get(j)!;
+      const { prod, at } = ysumAt.get(j)!;
+      for (let c = 0; c < d; c++) sum[c]! += prod[at + c]!;
+    }
+  }
+
+  countSamples(n: number): void {
+    this.samples += n;
   }
 
   /** Bytes held by the sums. */

@@ -74,13 +74,25 @@ export async function openModelSession(model: ModelProto, modelDir: string, sett
  * Ranks of `tensors` from one run of a copy of the model that exposes them raw (used when the
  * graph's value_info does not give them). `feeds` may be a single sample.
  */
-export async function probeRanks(model: ModelProto, modelDir: string, tensors: string[], feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}, file?: ModelBytes): Promise<Map<string, number>> {
+export async function probeRanks(
+  model: ModelProto, modelDir: string, tensors: string[], feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}, file?: ModelBytes,
+  /** Filled with each tensor's dims and element type from the same run, when given. */
+  shapes?: Map<string, { dims: number[]; type: string }>,
+): Promise<Map<string, number>> {
+  const probed = await probeShapes(model, modelDir, tensors, feeds, settings, file);
+  for (const [t, s] of probed) shapes?.set(t, s);
+  return new Map([...probed].map(([t, s]) => [t, s.dims.length]));
+}
+
+/** Shapes and element types of `tensors` from the same one run (`probeRanks`). */
+export async function probeShapes(model: ModelProto, modelDir: string, tensors: string[], feeds: Record<string, ort.Tensor>, settings: SessionSettings = {}, file?: ModelBytes): Promise<Map<string, { dims: number[]; type: string }>> {
   const probe = await openModelSession(exposeTensors(model, tensors), modelDir, { ...settings, optimization: 'basic' }, file);
   try {
     const out = await probe.session.run(feeds);
-    const ranks = new Map<string, number>();
-    for (const t of tensors) ranks.set(t, out[t]!.dims.length);
-    return ranks;
+    const shapes = new Map<string, { dims: number[]; type: string }>();
+    for (const t of tensors) shapes.set(t, { dims: (out[t]!.dims as readonly number[]).map(Number), type: out[t]!.type });
+    for (const v of Object.values(out)) v.dispose?.();
+    return shapes;
   } finally {
     await probe.dispose();
   }
