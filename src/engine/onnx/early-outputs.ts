@@ -18,9 +18,10 @@ const PREFIX = 'blocklens::early::';
  * `graph` with its appended nodes (those from index `originalNodes` on) tied to run before the
  * last original consumer of the one original tensor they read. Appended outputs that read
  * several original tensors (in-graph Gram matrices across blocks) are left as they are: tying
- * them in could create a cycle. Returns the graph unchanged when there is nothing to tie.
+ * them in could create a cycle. `tie` picks the outputs to consider (default all). Returns the
+ * graph unchanged when there is nothing to tie.
  */
-export function runAppendedEarly(graph: GraphProto, originalNodes: number): GraphProto {
+export function runAppendedEarly(graph: GraphProto, originalNodes: number, tie: (output: string) => boolean = () => true): GraphProto {
   const orig = graph.node.slice(0, originalNodes);
   const added = graph.node.slice(originalNodes);
   if (!added.length) return graph;
@@ -48,7 +49,7 @@ export function runAppendedEarly(graph: GraphProto, originalNodes: number): Grap
   };
   const leaves = new Map<string, string[]>();
   for (const o of graph.output) {
-    if (!addedBy.has(o.name)) continue;
+    if (!addedBy.has(o.name) || !tie(o.name)) continue;
     const s = sourcesOf(o.name);
     if (s.size !== 1) continue;
     const h = [...s][0]!;

@@ -4,11 +4,11 @@
 import type * as ort from 'onnxruntime-node';
 import { Tensor as OrtTensor } from 'onnxruntime-node';
 import { GraphIndex } from '../blocks/graph-index.js';
-import { instrumentModel, type PoolTarget } from '../blocks/instrument.js';
+import { instrumentModel, POOLED_PREFIX, type PoolTarget } from '../blocks/instrument.js';
 import { decidePooling } from '../blocks/plan.js';
 import type { CalibrationBatch, CalibrationSource } from '../calibration/types.js';
 import { appendGrams, type GramSpec } from '../model/cross-products.js';
-import { appendRowSamples, type RowLayout, type RowSampleOutputs } from '../model/row-samples.js';
+import { appendRowSamples, ROWS_PREFIX, type RowLayout, type RowSampleOutputs } from '../model/row-samples.js';
 import { makeValueInfo } from '../onnx/builder.js';
 import { runAppendedEarly } from '../onnx/early-outputs.js';
 import type { LoadedModel } from '../onnx/model-file.js';
@@ -258,7 +258,9 @@ async function buildSession(
   }
   // Weights by reference to the model file: no second copy of them through JavaScript.
   // Pooling and row gathers run right after the block they read, not after the whole model.
-  instModel.graph = runAppendedEarly(instModel.graph!, model.loaded.model.graph!.node.length);
+  // (Only those: a tie can change which kernels ORT fuses around the block, so float32 results
+  // move by rounding, and the RBA products must equal the JavaScript form's.)
+  instModel.graph = runAppendedEarly(instModel.graph!, model.loaded.model.graph!.node.length, (o) => o.startsWith(POOLED_PREFIX) || o.startsWith(ROWS_PREFIX));
   const runner = await openModelSession(instModel, model.loaded.dir, model.session, model.loaded);
   return { ctx, plan: { pooledKeys, tokens, grams, selects, rows: rowPlans }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
 }
