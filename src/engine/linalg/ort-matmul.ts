@@ -89,11 +89,12 @@ export async function createOrtMatmul(opts: OrtMatmulOptions = {}): Promise<Matm
  * JavaScript only copies float32 row segments.
  */
 export interface NormalEquations {
-  run(x: Float32Array, n: number, d: number, y: Float32Array, c: number): Promise<{ g: Float64Array; cross: Float64Array; ysq: Float64Array }>;
+  /** `gram: false` skips G (returned empty): later column groups of the same rows. */
+  run(x: Float32Array, n: number, d: number, y: Float32Array, c: number, gram?: boolean): Promise<{ g: Float64Array; cross: Float64Array; ysq: Float64Array }>;
   dispose(): Promise<void>;
 }
 
-export function normalEquationsModel(): Uint8Array {
+export function normalEquationsModel(gram = true): Uint8Array {
   const nodes = [
     makeNode('Cast', ['X'], ['Xd'], [attr.int('to', DataType.DOUBLE)], 'cast_x'),
     makeNode('Cast', ['Y'], ['Yd'], [attr.int('to', DataType.DOUBLE)], 'cast_y'),
@@ -102,7 +103,7 @@ export function normalEquationsModel(): Uint8Array {
     makeNode('Concat', ['rows', 'one'], ['onesShape'], [attr.int('axis', 0)], 'ones_shape'),
     makeNode('ConstantOfShape', ['onesShape'], ['ones'], [attr.tensor('value', makeTensor('', DataType.DOUBLE, [1], Float64Array.of(1)))], 'ones'),
     makeNode('Concat', ['Xd', 'ones'], ['Xt'], [attr.int('axis', 1)], 'augment'),
-    makeNode('Gemm', ['Xt', 'Xt'], ['G'], [attr.int('transA', 1)], 'gram'),
+    ...(gram ? [makeNode('Gemm', ['Xt', 'Xt'], ['G'], [attr.int('transA', 1)], 'gram')] : []),
     makeNode('Gemm', ['Xt', 'Yd'], ['C'], [attr.int('transA', 1)], 'cross'),
     makeNode('ReduceSumSquare', ['Yd'], ['S'], [attr.ints('axes', [0]), attr.int('keepdims', 0)], 'ysq'),
   ];
@@ -114,13 +115,13 @@ export function normalEquationsModel(): Uint8Array {
       makeTensor('one', DataType.INT64, [1], BigInt64Array.of(1n)),
     ],
     inputs: [makeValueInfo('X', DataType.FLOAT, ['n', 'd']), makeValueInfo('Y', DataType.FLOAT, ['n', 'c'])],
-    outputs: [makeValueInfo('G', DataType.DOUBLE, ['e', 'e']), makeValueInfo('C', DataType.DOUBLE, ['e', 'c']), makeValueInfo('S', DataType.DOUBLE, ['c'])],
+    outputs: [...(gram ? [makeValueInfo('G', DataType.DOUBLE, ['e', 'e'])] : []), makeValueInfo('C', DataType.DOUBLE, ['e', 'c']), makeValueInfo('S', DataType.DOUBLE, ['c'])],
   });
   return encodeModel(makeModel({ graph, opset: 17 }));
 }
 
 export async function createNormalEquations(): Promise<NormalEquations> {
-  const session = await ort.InferenceSession.create(normalEquationsModel(), {
+  const options: ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
@@ -128,14 +129,20 @@ export async function createNormalEquations(): Promise<NormalEquations> {
     enableCpuMemArena: false,
     enableMemPattern: false,
     extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
+  };
+  const withGram = await ort.InferenceSession.create(normalEquationsModel(true), options);
+  let crossOnly: ort.InferenceSession | undefined;
   return {
-    async run(x, n, d, y, c) {
+    async run(x, n, d, y, c, gram = true) {
       checkShape('normal equations: X', x, n, d);
       checkShape('normal equations: Y', y, n, c);
+      const session = gram ? withGram : (crossOnly ??= await ort.InferenceSession.create(normalEquationsModel(false), options));
       const out = await session.run({ X: new ort.Tensor('float32', x, [n, d]), Y: new ort.Tensor('float32', y, [n, c]) });
-      return { g: out.G!.data as Float64Array, cross: out.C!.data as Float64Array, ysq: out.S!.data as Float64Array };
+      return { g: gram ? (out.G!.data as Float64Array) : new Float64Array(0), cross: out.C!.data as Float64Array, ysq: out.S!.data as Float64Array };
     },
-    dispose: () => session.release(),
+    async dispose() {
+      await withGram.release();
+      await crossOnly?.release();
+    },
   };
 }

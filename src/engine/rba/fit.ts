@@ -167,9 +167,8 @@ export async function spdInverse(a: Float64Array, n: number, matmul: MatmulBacke
 
 /** What a span's error needs from the span h_j → h_last to be carried to the last block. */
 export interface TailInfo {
-  /** Linear part A of the fitted map h_j → h_last, d_j × d_last row-major. */
-  aLin: Float64Array;
-  dLast: number;
+  /** P = AAᵀ (d_j × d_j) for the linear part A (d_j × d_last) of the fitted map h_j → h_last. */
+  p: Float64Array;
   /** Held-out X̃ᵀX̃ of h_j ((d_j+1)², ones last). */
   heldGramTo: Float64Array;
   /** Held-out Σ‖h_last‖². */
@@ -181,6 +180,9 @@ export interface TailInfo {
  * fitted map h_j → h_last and the held-out residual second moment R of the span,
  * ‖E·A‖² = tr(AᵀRA), relative to ‖h_last‖² on the same rows. Errors made early pass through
  * more blocks; this weighs them by how the later blocks (to first order) amplify or damp them.
+ * With P = AAᵀ, Q = W·P and R = YᵀY − WᵀC − CᵀW + WᵀGW (C = X̃ᵀY, G = X̃ᵀX̃, held-out sums):
+ *   tr(AᵀRA) = tr(RP) = ⟨YᵀY, P⟩ − 2⟨C, Q⟩ + ⟨GW, Q⟩
+ * — one (d+1)×d×d product per span.
  */
 export async function carriedRelErr(fit: SpanFit, held: SplitSums, tail: TailInfo, matmul: MatmulBackend, heldGw?: Float64Array): Promise<number | null> {
   const { from: i, to: j, dIn, dOut } = fit.map;
@@ -191,24 +193,21 @@ export async function carriedRelErr(fit: SpanFit, held: SplitSums, tail: TailInf
   const dj = dOut + 1;
   const w = fit.map.weight;
   const gj = tail.heldGramTo;
-  const wc = await matmul.atb(w, dx, dOut, c, dOut);
   const gw = heldGw ?? (await matmul.atb(gi, dx, dx, w, dOut));
-  const wgw = await matmul.atb(w, dx, dOut, gw, dOut);
-  const r = new Float64Array(dOut * dOut);
-  for (let a = 0; a < dOut; a++) {
-    for (let b = 0; b < dOut; b++) r[a * dOut + b] = gj[a * dj + b]! - wc[a * dOut + b]! - wc[b * dOut + a]! + wgw[a * dOut + b]!;
-  }
-  const ra = await matmul.atb(r, dOut, dOut, tail.aLin, tail.dLast);
-  return Math.max(0, dot(ra, tail.aLin)) / tail.ysqLast;
+  const q = await matmul.abt(w, dx, tail.p, dOut, dOut); // W·Pᵀ = W·P
+  let yy = 0;
+  for (let a = 0; a < dOut; a++) for (let b = 0; b < dOut; b++) yy += gj[a * dj + b]! * tail.p[a * dOut + b]!;
+  return Math.max(0, yy - 2 * dot(c, q) + dot(gw, q)) / tail.ysqLast;
 }
 
 /** The tail facts of a fitted span h_j → h_last (see carriedRelErr). */
-export function tailInfo(tail: SpanFit, held: SplitSums): TailInfo | null {
+export async function tailInfo(tail: SpanFit, held: SplitSums, matmul: MatmulBackend): Promise<TailInfo | null> {
   const { from: j, to: last, dIn, dOut } = tail.map;
   const g = held.gram.get(j);
   const ysq = held.ysq.get(last);
   if (!g || ysq === undefined) return null;
-  return { aLin: tail.map.weight.slice(0, dIn * dOut), dLast: dOut, heldGramTo: g, ysqLast: ysq };
+  const a = tail.map.weight.subarray(0, dIn * dOut);
+  return { p: await matmul.abt(a, dIn, a, dIn, dOut), heldGramTo: g, ysqLast: ysq };
 }
 
 /** Cholesky factors of G_i + λI, cached per site (shared by every span starting there). */
@@ -277,7 +276,7 @@ export class SpanSolver {
       tail = this.stats.hasPair(j, last) ? await this.fit(j, last, { method: 'linear' }) : null;
       this.tails.set(j, tail);
     }
-    const info = tail ? tailInfo(tail, this.stats.heldOut) : null;
+    const info = tail ? await tailInfo(tail, this.stats.heldOut, this.matmul) : null;
     return info ? carriedRelErr(fit, this.stats.heldOut, info, this.matmul, this.heldGw.get(fit)) : null;
   }
 

@@ -333,7 +333,7 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
             }
           });
           const ne = (normal ??= await createNormalEquations());
-          const out = await ne.run(x, n, si.width, y, cols);
+          const out = await ne.run(x, n, si.width, y, cols, first);
           if (first) sums.gram.get(i)!.set(out.g);
           first = false;
           let off = 0;
@@ -359,7 +359,7 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
         const tail = tails.get(j);
         const atLast = j === last ? fit.heldOut.relErr : tail ? await carriedRelErr(fit, stats.heldOut, tail, matmul, solver.heldGw.get(fit)) : null;
         if (j === last) {
-          const info = tailInfo(fit, stats.heldOut);
+          const info = await tailInfo(fit, stats.heldOut, matmul);
           if (info) tails.set(i, { ...info, heldGramTo: Float64Array.from(info.heldGramTo) });
         }
         // The ranking keeps the figures, not the maps (78 maps of a ViT-small would hold 92 MB).
