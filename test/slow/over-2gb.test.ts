@@ -1,4 +1,4 @@
-// Slow (npm run test:slow): issue 9 target 4 end to end. A GPT-style decoder with 24 layers and
+// Slow (npm run test:slow; the last step of npm test, so CI runs it): issue 9 target 4 end to end. A GPT-style decoder with 24 layers and
 // 2.30 GB of weights in external data, generated here tensor by tensor, is
 //   1. analysed by the CLI with 64 samples,
 //   2. exported with one RBA span replaced (`blocklens rba`, held-out verification included),

@@ -122,3 +122,17 @@ describe('analysis span estimates from the kept rows', () => {
     assert.equal(span(0, 1).rows.train + span(0, 1).rows.heldOut, 64 * 5);
   });
 });
+
+describe('analysis span estimates need enough rows', () => {
+  it('leaves spans of maps wider than the kept rows can pin down to `blocklens rba`, and says so', async () => {
+    // [N, d] blocks of width 48 and 40 samples: ~32 training rows for 49 parameters per output.
+    const model = buildBlockModel({ width: 48, blocks: [blocks.mlp(48, 1), blocks.mlp(48, 1), blocks.mlp(48, 1)] });
+    const file = writeModel(tmp, 'wide.onnx', model);
+    const report = await analyzeModel({ model: file, samples: 40, batch: 8 });
+    assert.equal(report.spans, undefined);
+    assert.ok(report.warnings.some((w) => /RBA spans not estimated from \d+ start block\(s\).*width 48.*blocklens rba/.test(w)), report.warnings.join('\n'));
+    // With enough samples the same model's spans are estimated.
+    const more = await analyzeModel({ model: file, samples: 200, batch: 50 });
+    assert.ok(more.spans && more.spans.length === 6, `spans: ${more.spans?.length}`);
+  });
+});

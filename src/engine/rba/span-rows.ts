@@ -281,7 +281,7 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
     const estimates = new Map<number, SpanEstimate>();
     const tails = new Map<number, TailInfo>();
     const fits: (SpanFit & { relErrAtLast: number | null })[] = [];
-    let thin = 0;
+    const thin: { block: number; rows: number; width: number; spans: number }[] = [];
     let normal: NormalEquations | undefined;
     try {
     for (const si of [...sites].reverse()) {
@@ -300,6 +300,14 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
         return true;
       });
       if (!mine.length) continue;
+      // Fewer training rows than twice the map's parameters per output: the fit would mostly
+      // show the ridge, not the block (and at widths like 1408 its O(d³) solve alone takes
+      // seconds per span). Such spans are left to `blocklens rba`, which uses every token.
+      const trainCount = mine.reduce((a, r) => a + (isHeldOut(seed, r.id, heldOut) ? 0 : 1), 0);
+      if (trainCount < 2 * (si.width + 1)) {
+        thin.push({ block: i, rows: trainCount, width: si.width, spans: partners.length });
+        continue;
+      }
       estimates.set(i, si.layout === 'vector' ? 'pooled' : mine.length === this.total * si.positions ? 'tokens' : 'token-subsample');
       const members = [si, ...partners];
       const stats = new SpanStats({
@@ -350,7 +358,6 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
         }
       }
       const trainRows = stats.train.rows.get(i) ?? 0;
-      if (trainRows > 0 && trainRows < 2 * (si.width + 1)) thin++;
       if (trainRows === 0) continue;
       const solver = new SpanSolver(stats, matmul);
       for (const sj of partners) {
@@ -369,7 +376,14 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
     } finally {
       await normal?.dispose();
     }
-    if (thin) warnings.push(`RBA span estimates of ${thin} start block(s) rest on fewer training rows than twice the width: rough; \`blocklens rba\` fits a span on every token`);
+    if (thin.length) {
+      const spans = thin.reduce((a, t) => a + t.spans, 0);
+      const widths = [...new Set(thin.map((t) => t.width))].join(', ');
+      const rows = Math.max(...thin.map((t) => t.rows));
+      warnings.push(
+        `RBA spans not estimated from ${thin.length} start block(s) (${spans} span(s)): the analysis keeps at most ${rows} training rows for maps of width ${widths}, fewer than twice the width; \`blocklens rba MODEL --from I --to J\` fits a span on every token`,
+      );
+    }
     fits.sort((a, b) => a.map.from - b.map.from || a.map.to - b.map.to);
     return { fits, estimates, excluded: [], warnings };
   }
