@@ -21,6 +21,8 @@ export interface AnalyzeRequest {
   /** Block for the DR curve (default: last). */
   drBlock?: number;
   delta?: number;
+  /** RBA spans I→J also fitted on every token in the same pass (exact normal equations). */
+  fitSpans?: { from: number; to: number }[];
   seqLen?: number;
   imageSize?: number;
   tokenizer?: string;

@@ -47,6 +47,16 @@ const numbers = (v: string, flag: string): number[] => {
   return xs;
 };
 const names = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+/** `I:J[,I:J…]`: spans of blocks (I may be −1, block 0's input). */
+const spanList = (v: string, flag: string): { from: number; to: number }[] =>
+  v.split(',').map((part) => {
+    const m = /^\s*(-?\d+)\s*:\s*(-?\d+)\s*$/.exec(part);
+    if (!m) throw new OptionError(`--${flag} expects spans I:J separated by commas (e.g. 3:5), got '${part}'`);
+    const from = Number(m[1]);
+    const to = Number(m[2]);
+    if (from < -1 || to <= from) throw new OptionError(`--${flag} ${part}: needs −1 ≤ I < J (the map replaces blocks I+1..J)`);
+    return { from, to };
+  });
 const oneOf = (allowed: readonly string[]) => (v: string, flag: string): string => {
   if (!allowed.includes(v)) throw new OptionError(`--${flag} must be one of ${allowed.join(', ')}; got '${v}'`);
   return v;
@@ -69,6 +79,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'granularity', type: 'string', arg: 'layer|sublayer', commands: AB, field: 'granularity', parse: oneOf(['layer', 'sublayer']), help: 'layer (default), or sublayer: one block per residual sub-block (attention, MLP)' },
   { name: 'dr-block', type: 'string', arg: 'N', commands: A, field: 'drBlock', parse: int(0), help: 'block for the diffused-redundancy curve (default: last)' },
   { name: 'delta', type: 'string', arg: 'X', commands: A, field: 'delta', parse: fraction, help: 'DR threshold δ in (0, 1] (default 0.9)' },
+  { name: 'fit-span', type: 'string', arg: 'I:J,...', commands: A, field: 'fitSpans', parse: spanList, help: 'also fit these RBA spans on every token in the same pass (exact, as `rba` does); their report entries replace the estimates' },
   { name: 'seq-len', type: 'string', arg: 'N', commands: A, field: 'seqLen', parse: int(1), help: 'sequence length for symbolic dims (synthetic / padding)' },
   { name: 'image-size', type: 'string', arg: 'N', commands: A, field: 'imageSize', parse: int(1), help: 'H and W for symbolic image dims' },
   { name: 'tokenizer', type: 'string', arg: 'PATH', commands: A, field: 'tokenizer', help: 'tokenizer.json for .txt data (default: beside the model)' },

@@ -136,3 +136,38 @@ describe('analysis span estimates need enough rows', () => {
     assert.ok(more.spans && more.spans.length === 6, `spans: ${more.spans?.length}`);
   });
 });
+
+describe('analyze --fit-span: chosen spans fitted on every token in the same pass', () => {
+  it('equals the rba pass\'s fit of the span, and replaces the estimate in the ranking', async () => {
+    const { createOrtMatmul } = await import('../../src/engine/linalg/index');
+    const { openModelContext } = await import('../../src/engine/rba/context');
+    const { runSpanPass } = await import('../../src/engine/rba/one-pass');
+    const { SpanSolver } = await import('../../src/engine/rba/fit');
+    const model = buildBlockModel({ width: 6, tokens: 40, blocks: [blocks.mlp(6, 1), blocks.mlp(6, 1), blocks.mlp(6, 1)] });
+    const file = writeModel(tmp, 'fit-span.onnx', model);
+    // 600 samples × 40 tokens = 24 000 rows: the estimate keeps a subsample, the exact fit every token.
+    const plain = await analyzeModel({ model: file, samples: 600, batch: 100, pooling: 'mean' });
+    const report = await analyzeModel({ model: file, samples: 600, batch: 100, pooling: 'mean', fitSpans: [{ from: 0, to: 2 }] });
+    const est = plain.spans!.find((s) => s.from === 0 && s.to === 2)!;
+    const got = report.spans!.find((s) => s.from === 0 && s.to === 2)!;
+    assert.equal(est.estimate, 'token-subsample');
+    assert.equal(got.estimate, 'tokens');
+    assert.equal(got.rows.train + got.rows.heldOut, 600 * 40);
+    assert.equal(report.spans!.length, plain.spans!.length);
+    const matmul = await createOrtMatmul();
+    try {
+      const ctx = await openModelContext({ model: file });
+      const pass = await runSpanPass(ctx, { model: file, samples: 600, batch: 100 }, matmul, { pairs: [[0, 2]] });
+      const want = await new SpanSolver(pass.stats, matmul).fit(0, 2, { method: 'linear' });
+      assert.ok(Math.abs(got.relErr! - want.heldOut.relErr!) <= 1e-9 * want.heldOut.relErr!, `${got.relErr} vs ${want.heldOut.relErr}`);
+      assert.deepEqual(got.rows, { train: want.train.rows, heldOut: want.heldOut.rows });
+    } finally {
+      await matmul.dispose();
+    }
+  });
+
+  it('names the file and the span when the span is out of range', async () => {
+    const file = writeModel(tmp, 'fit-span-bad.onnx', buildBlockModel({ width: 4, blocks: [blocks.mlp(4, 1), blocks.mlp(4, 1)] }));
+    await assert.rejects(analyzeModel({ model: file, samples: 20, fitSpans: [{ from: 0, to: 5 }] }), (e: Error & { file?: string }) => /--fit-span 0:5: out of range: the model has blocks 0\.\.1/.test(e.message) && e.file === file);
+  });
+});

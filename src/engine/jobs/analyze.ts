@@ -16,12 +16,14 @@ import { ChecksumConsumer } from '../pass/consumers/checksum.js';
 import { HsicConsumer, PooledStatisticsConsumer, ProbeConsumer, type StatisticsFormOptions } from '../pass/consumers/statistics.js';
 import { runPass, type PassModel, type PassResult } from '../pass/run-pass.js';
 import type { PassConsumer, PassContext, Snapshot } from '../pass/types.js';
-import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelInfo, type PoolingInfo } from '../report/schema.js';
+import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelInfo, type PoolingInfo, type SpanEntry } from '../report/schema.js';
 import { validateReport } from '../report/validate.js';
 import type { SessionSettings } from '../runtime/session.js';
 import { assembleMetrics } from '../stats/metrics.js';
 import { spanEntries } from '../rba/ranking.js';
 import { SpanRowsConsumer } from '../rba/span-rows.js';
+import { SpanStatsConsumer } from '../rba/span-pass.js';
+import { SpanSolver } from '../rba/fit.js';
 import { TOOL_VERSION } from '../version.js';
 import type { AnalyzeRequest } from '../../protocol/analyze-request.js';
 import { PARTIAL_FORMAT, PARTIAL_VERSION, shardRange, type AnalysisPartial, type PartialMeta } from './partial.js';
@@ -61,6 +63,7 @@ export function numericSettings(opts: AnalyzeOptions): Record<string, unknown> {
     granularity: opts.granularity ?? 'layer', layout: opts.layout ?? null,
     drBlock: opts.drBlock ?? null, delta: opts.delta ?? null, seqLen: opts.seqLen ?? null, imageSize: opts.imageSize ?? null,
     tokenizer: abs(opts.tokenizer), image: opts.image ?? null, statistics: opts.statistics ?? null,
+    fitSpans: opts.fitSpans ?? null,
   };
 }
 
@@ -130,6 +133,21 @@ async function prepare(opts: AnalyzeOptions): Promise<Prepared> {
   return { loaded, detection, source, passModel, warnings, timings, maskInput };
 }
 
+/** `fitSpans` against the detected blocks: −1 ≤ I < J ≤ L−1, −1 only with a known block input, no overlaps needed. */
+function checkFitSpans(spans: AnalyzeOptions['fitSpans'], detection: BlockDetection, file: string): AnalyzeOptions['fitSpans'] {
+  if (!spans?.length) return undefined;
+  const L = detection.blocks.length;
+  for (const s of spans) {
+    const fail = (why: string) => {
+      throw Object.assign(new Error(`--fit-span ${s.from}:${s.to}: ${why}`), { file });
+    };
+    if (!Number.isInteger(s.from) || !Number.isInteger(s.to) || s.from >= s.to) fail('needs integers I < J (the map replaces blocks I+1..J)');
+    if (s.from < -1 || s.to > L - 1) fail(`out of range: the model has blocks 0..${L - 1} (−1 is block 0's input)`);
+    if (s.from === -1 && !detection.blockInput) fail("block 0's input is unknown for this model; name it with --block-input");
+  }
+  return spans;
+}
+
 /** The consumers of an analysis pass, by role. */
 export interface AnalysisConsumers {
   stats: PooledStatisticsConsumer;
@@ -140,11 +158,13 @@ export interface AnalysisConsumers {
   checksum: ChecksumConsumer;
   /** RBA span estimates (issue 7): a bounded sample of token rows of every block, same pass. */
   spans: SpanRowsConsumer;
+  /** Spans the user asked to fit on every token (`fitSpans`), same pass. */
+  exact?: SpanStatsConsumer;
   all: PassConsumer[];
 }
 
 export function analysisConsumers(
-  p: { blocks: number; totalSamples: number; seed: number; drBlock?: number; labels: boolean; inputs: CalibrationInfo['inputs']; form?: StatisticsFormOptions },
+  p: { blocks: number; totalSamples: number; seed: number; drBlock?: number; labels: boolean; inputs: CalibrationInfo['inputs']; form?: StatisticsFormOptions; fitSpans?: { from: number; to: number }[] | null; file?: string },
   matmul: MatmulBackend,
 ): AnalysisConsumers {
   const stats = new PooledStatisticsConsumer(p.blocks, { matmul, seed: p.seed, totalSamples: p.totalSamples, ...p.form });
@@ -154,8 +174,9 @@ export function analysisConsumers(
   const accuracy = p.labels ? new AccuracyConsumer() : undefined;
   const checksum = new ChecksumConsumer(p.inputs);
   const spans = new SpanRowsConsumer(matmul, { seed: p.seed });
-  const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), ...(accuracy ? [accuracy] : []), checksum, spans];
-  return { stats, hsic, probe, accuracy, checksum, spans, all };
+  const exact = p.fitSpans?.length ? new SpanStatsConsumer(matmul, { seed: p.seed, pairs: p.fitSpans.map((s) => [s.from, s.to]), file: p.file }) : undefined;
+  const all: PassConsumer[] = [stats, hsic, ...(probe ? [probe] : []), ...(accuracy ? [accuracy] : []), checksum, spans, ...(exact ? [exact] : [])];
+  return { stats, hsic, probe, accuracy, checksum, spans, ...(exact ? { exact } : {}), all };
 }
 
 function modelInfo(loaded: LoadedModel): ModelInfo {
@@ -230,6 +251,7 @@ export async function finishReport(
       spansExcluded = r.excluded;
     }
   }
+  if (c.exact) spans = await withExactFits(spans ?? [], meta.blocks, c.exact, matmul);
   opts.signal?.throwIfAborted();
   timings.metrics = Math.round(performance.now() - t0);
   timings.total = Math.round(performance.now() - opts.started);
@@ -252,6 +274,26 @@ export async function finishReport(
   } satisfies AnalysisReport);
 }
 
+/**
+ * The spans fitted on every token (`fitSpans`) replace their estimates in the ranked list: the
+ * fit's held-out error, R², skip baseline, rows and estimate ('tokens'); the estimate's error
+ * carried to the last block stays (it ranks the list, and needs the estimates' tail maps).
+ */
+async function withExactFits(spans: SpanEntry[], blocks: PartialMeta['blocks'], exact: SpanStatsConsumer, matmul: MatmulBackend): Promise<SpanEntry[]> {
+  const stats = await exact.finalize();
+  const solver = new SpanSolver(stats, matmul);
+  const fits = [];
+  for (const [i, j] of stats.config.pairs) fits.push(await solver.fit(i, j, { method: 'linear' }));
+  const out = [...spans];
+  for (const e of spanEntries(blocks, stats, fits)) {
+    const k = out.findIndex((s) => s.from === e.from && s.to === e.to);
+    if (k < 0) out.push(e);
+    else out[k] = { ...e, ...(out[k]!.relErrAtLast !== undefined ? { relErrAtLast: out[k]!.relErrAtLast } : {}) };
+  }
+  const key = (e: SpanEntry) => e.relErrAtLast ?? e.relErr ?? Infinity;
+  return out.sort((a, b) => key(a) - key(b) || b.blocksRemoved - a.blocksRemoved);
+}
+
 /** Runs the pass over `range` (default all) and returns what a report or a partial needs. */
 async function runAnalysisPass(opts: AnalyzeOptions, shard?: { index: number; count: number }) {
   const started = performance.now();
@@ -261,7 +303,7 @@ async function runAnalysisPass(opts: AnalyzeOptions, shard?: { index: number; co
   try {
     const L = prep.detection.blocks.length;
     const consumers = analysisConsumers(
-      { blocks: L, totalSamples: prep.source.samples, seed: opts.seed ?? 0, drBlock: opts.drBlock, labels: !!prep.source.info.labels, inputs: prep.source.info.inputs, form: opts.statistics },
+      { blocks: L, totalSamples: prep.source.samples, seed: opts.seed ?? 0, drBlock: opts.drBlock, labels: !!prep.source.info.labels, inputs: prep.source.info.inputs, form: opts.statistics, fitSpans: checkFitSpans(opts.fitSpans, prep.detection, opts.model), file: opts.model },
       matmul,
     );
     const range = shard ? shardRange(prep.source.samples, shard.index, shard.count) : { start: 0, end: prep.source.samples };

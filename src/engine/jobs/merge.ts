@@ -106,7 +106,10 @@ export async function mergePartials(items: { file: string; partial: AnalysisPart
   const matmul: MatmulBackend = opts.jsLinalg ? jsMatmul : await createOrtMatmul();
   try {
     const consumers = analysisConsumers(
-      { blocks: f.meta.blocks.length, totalSamples: f.totalSamples, seed: f.meta.seed, drBlock: f.meta.drBlock, labels: f.labels, inputs: f.meta.calibration.inputs },
+      {
+        blocks: f.meta.blocks.length, totalSamples: f.totalSamples, seed: f.meta.seed, drBlock: f.meta.drBlock, labels: f.labels, inputs: f.meta.calibration.inputs,
+        fitSpans: (f.settings.fitSpans as { from: number; to: number }[] | null | undefined) ?? undefined,
+      },
       matmul,
     );
     for (const { file, partial } of items) {
