@@ -13,9 +13,6 @@ import { deriveSeed, hashUniform } from '../random.js';
 import { toRows, validPositions, widthOf, type RawTensor } from './rows.js';
 import { DEFAULT_HELD_OUT, DEFAULT_SPAN_BUDGET_BYTES, isHeldOut, planSpanPairs, SpanStats, type SpanPair, type SpanSite, type SpanStatsSnapshot, type SplitProducts } from './span-stats.js';
 
-/** Rows per sample in the analysis pass's span statistics (a token subsample bounds its cost). */
-export const ANALYSIS_SPAN_ROWS_PER_SAMPLE = 16;
-
 export interface SpanConsumerOptions {
   /** Say why in `disabled` instead of throwing when the block outputs cannot be mapped (analysis). */
   lenient?: boolean;
