@@ -1,9 +1,11 @@
 // Small block models built in code for the RBA tests: each block is a scoped group of nodes
 // (`/blocks.k/…`, so detection finds them by name) computing h_k from h_{k−1}.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { after, before } from 'node:test';
+import { createOrtMatmul, type MatmulBackend } from '../../src/engine/linalg/index';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
+import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
 import { encodeModel } from '../../src/engine/onnx/codec';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/engine/onnx/types';
 
@@ -118,4 +120,48 @@ export function writeModel(dir: string, name: string, model: ModelProto): string
   const file = path.join(dir, name);
   writeFileSync(file, encodeModel(model));
   return file;
+}
+
+/**
+ * The setup every RBA test file shares: an ORT matmul backend created before the file's tests
+ * and disposed after them, and a temporary folder removed after them.
+ */
+export function rbaTestEnv(prefix?: string): { matmul: MatmulBackend; tmp: string } {
+  let mm: MatmulBackend | undefined;
+  const tmp = tempDir(prefix);
+  before(async () => {
+    mm = await createOrtMatmul();
+  });
+  after(async () => {
+    await mm?.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const live = (): MatmulBackend => {
+    if (!mm) throw new Error('rbaTestEnv: the matmul backend is created in before()');
+    return mm;
+  };
+  return { matmul: { abt: (...a) => live().abt(...a), atb: (...a) => live().atb(...a), dispose: async () => {} }, tmp };
+}
+
+/**
+ * x NCHW [N,3,4,4] → h = Transpose to NHWC → 3 residual blocks h + T(relu(Conv(T⁻¹(h)))) in NHWC
+ * (a Transpose around each Conv, as tf2onnx writes them).
+ */
+export function nhwcModel(): ModelProto {
+  const nodes: NodeProto[] = [makeNode('Transpose', ['x'], ['h'], [attr.ints('perm', [0, 2, 3, 1])])];
+  const inits: ReturnType<typeof makeTensor>[] = [];
+  let h = 'h';
+  for (let i = 0; i < 3; i++) {
+    inits.push(makeTensor(`w${i}`, DataType.FLOAT, [3, 3, 3, 3], Float32Array.from({ length: 81 }, (_, k) => Math.sin(k + i) * 0.2)));
+    nodes.push(makeNode('Transpose', [h], [`c${i}`], [attr.ints('perm', [0, 3, 1, 2])]));
+    nodes.push(makeNode('Conv', [`c${i}`, `w${i}`], [`k${i}`], [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])]));
+    nodes.push(makeNode('Relu', [`k${i}`], [`r${i}`]));
+    nodes.push(makeNode('Transpose', [`r${i}`], [`t${i}`], [attr.ints('perm', [0, 2, 3, 1])]));
+    nodes.push(makeNode('Add', [h, `t${i}`], [`o${i}`]));
+    h = `o${i}`;
+  }
+  return makeModel({
+    graph: makeGraph({ nodes, inputs: [makeValueInfo('x', DataType.FLOAT, ['N', 3, 4, 4])], outputs: [makeValueInfo(h, DataType.FLOAT, ['N', 4, 4, 3])], initializers: inits }),
+    opset: 13,
+  });
 }

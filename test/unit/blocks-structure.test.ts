@@ -1,6 +1,7 @@
 // Issue 11: blocks, block inputs and pooling from the graph's structure, on every fixture, with
 // and without names; rules one by one on the new fixtures and on small built graphs.
 import assert from 'node:assert/strict';
+import { nhwcModel } from '../helpers/rba-models';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { analyzeModel } from '../../src/engine/analysis/analyze';
@@ -485,22 +486,3 @@ function contextMaskModel(op: 'LessOrEqual' | 'GreaterOrEqual'): ModelProto {
   });
 }
 
-/** x NCHW [N,3,4,4] → h = Transpose to NHWC → 3 blocks: h + T(relu(Conv(T⁻¹(h)))) in NHWC. */
-function nhwcModel(): ModelProto {
-  const nodes: NodeProto[] = [makeNode('Transpose', ['x'], ['h'], [attr.ints('perm', [0, 2, 3, 1])])];
-  const inits: ReturnType<typeof makeTensor>[] = [];
-  let h = 'h';
-  for (let i = 0; i < 3; i++) {
-    inits.push(makeTensor(`w${i}`, DataType.FLOAT, [3, 3, 3, 3], Float32Array.from({ length: 81 }, (_, k) => Math.sin(k + i) * 0.2)));
-    nodes.push(makeNode('Transpose', [h], [`c${i}`], [attr.ints('perm', [0, 3, 1, 2])]));
-    nodes.push(makeNode('Conv', [`c${i}`, `w${i}`], [`k${i}`], [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])]));
-    nodes.push(makeNode('Relu', [`k${i}`], [`r${i}`]));
-    nodes.push(makeNode('Transpose', [`r${i}`], [`t${i}`], [attr.ints('perm', [0, 2, 3, 1])]));
-    nodes.push(makeNode('Add', [h, `t${i}`], [`o${i}`]));
-    h = `o${i}`;
-  }
-  return makeModel({
-    graph: makeGraph({ nodes, inputs: [makeValueInfo('x', DataType.FLOAT, ['N', 3, 4, 4])], outputs: [makeValueInfo(h, DataType.FLOAT, ['N', 4, 4, 3])], initializers: inits }),
-    opset: 13,
-  });
-}

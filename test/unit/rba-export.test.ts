@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { detectBlocks } from '../../src/engine/blocks/detect';
-import { createOrtMatmul, type MatmulBackend } from '../../src/engine/linalg/index';
 import { decodeModel, encodeModel } from '../../src/engine/onnx/codec';
 import { loadModelFile } from '../../src/engine/onnx/model-file';
 import { DataType, type ModelProto } from '../../src/engine/onnx/types';
@@ -13,17 +12,9 @@ import { augmentedIdentity } from '../../src/engine/rba/fit';
 import { runPlan } from '../../src/engine/rba/plan';
 import { liveNodes, replaceSpans } from '../../src/engine/rba/surgery';
 import { fixture, manifest } from '../helpers/fixtures';
-import { BlockGraph, blocks, buildBlockModel, tempDir, writeModel } from '../helpers/rba-models';
+import { BlockGraph, blocks, buildBlockModel, rbaTestEnv, writeModel } from '../helpers/rba-models';
 
-let matmul: MatmulBackend;
-const tmp = tempDir();
-before(async () => {
-  matmul = await createOrtMatmul();
-});
-after(async () => {
-  await matmul.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { matmul, tmp } = rbaTestEnv();
 
 /** Runs a model file in ORT on one batch of ones and returns its first output's dims. */
 async function runsInOrt(file: string, feeds: Record<string, ort.Tensor>): Promise<readonly number[]> {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
-import { createOrtMatmul, jsMatmul, type MatmulBackend } from '../../src/engine/linalg/index';
+import { describe, it } from 'node:test';
+import { jsMatmul } from '../../src/engine/linalg/index';
 import { openModelContext } from '../../src/engine/rba/context';
 import { augmentedIdentity, SpanSolver } from '../../src/engine/rba/fit';
 import { bestSet } from '../../src/engine/rba/plan';
@@ -9,17 +8,9 @@ import { toRows } from '../../src/engine/rba/rows';
 import { runSpanPass } from '../../src/engine/rba/one-pass';
 import { isHeldOut, planSpanPairs, SpanStats, spanStatsBytes, type SiteRows } from '../../src/engine/rba/span-stats';
 import { fixture, manifest } from '../helpers/fixtures';
-import { blocks, buildBlockModel, seededRandom, tempDir, writeModel } from '../helpers/rba-models';
+import { blocks, buildBlockModel, rbaTestEnv, seededRandom, writeModel } from '../helpers/rba-models';
 
-let matmul: MatmulBackend;
-const tmp = tempDir();
-before(async () => {
-  matmul = await createOrtMatmul();
-});
-after(async () => {
-  await matmul.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { matmul, tmp } = rbaTestEnv();
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;

@@ -3,28 +3,18 @@
 // selection) equal the JavaScript form's sums over the same rows: masks, NCHW blocks with
 // several spatial grids, [N, d] blocks, short last batches and batches with an empty split.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
-import { createOrtMatmul, type MatmulBackend } from '../../src/engine/linalg/index';
+import { describe, it } from 'node:test';
 import { runPass, type PassModel } from '../../src/engine/pass/run-pass';
 import { openModelContext, openSource, type RbaDataOptions } from '../../src/engine/rba/context';
 import { runSpanPass } from '../../src/engine/rba/one-pass';
 import { SpanStatsConsumer } from '../../src/engine/rba/span-pass';
 import { SpanStats, type SpanPair } from '../../src/engine/rba/span-stats';
-import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
-import { DataType, type ModelProto, type NodeProto } from '../../src/engine/onnx/types';
+import { attr } from '../../src/engine/onnx/builder';
+import { DataType } from '../../src/engine/onnx/types';
 import { fixture, manifest } from '../helpers/fixtures';
-import { blocks, buildBlockModel, tempDir, writeModel } from '../helpers/rba-models';
+import { blocks, buildBlockModel, nhwcModel, rbaTestEnv, writeModel } from '../helpers/rba-models';
 
-let matmul: MatmulBackend;
-const tmp = tempDir();
-before(async () => {
-  matmul = await createOrtMatmul();
-});
-after(async () => {
-  await matmul.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { matmul, tmp } = rbaTestEnv();
 
 /** max |a − b| / max(1, max |b|). */
 const relDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -156,22 +146,3 @@ describe('RBA span statistics inside the graph', () => {
   });
 });
 
-/** NHWC residual blocks (a Transpose after each Conv, as tf2onnx writes them). */
-function nhwcModel(): ModelProto {
-  const nodes: NodeProto[] = [makeNode('Transpose', ['x'], ['h'], [attr.ints('perm', [0, 2, 3, 1])])];
-  const inits: ReturnType<typeof makeTensor>[] = [];
-  let h = 'h';
-  for (let i = 0; i < 3; i++) {
-    inits.push(makeTensor(`w${i}`, DataType.FLOAT, [3, 3, 3, 3], Float32Array.from({ length: 81 }, (_, k) => Math.sin(k + i) * 0.2)));
-    nodes.push(makeNode('Transpose', [h], [`c${i}`], [attr.ints('perm', [0, 3, 1, 2])]));
-    nodes.push(makeNode('Conv', [`c${i}`, `w${i}`], [`k${i}`], [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1])]));
-    nodes.push(makeNode('Relu', [`k${i}`], [`r${i}`]));
-    nodes.push(makeNode('Transpose', [`r${i}`], [`t${i}`], [attr.ints('perm', [0, 2, 3, 1])]));
-    nodes.push(makeNode('Add', [h, `t${i}`], [`o${i}`]));
-    h = `o${i}`;
-  }
-  return makeModel({
-    graph: makeGraph({ nodes, inputs: [makeValueInfo('x', DataType.FLOAT, ['N', 3, 4, 4])], outputs: [makeValueInfo(h, DataType.FLOAT, ['N', 4, 4, 3])], initializers: inits }),
-    opset: 13,
-  });
-}

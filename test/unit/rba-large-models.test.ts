@@ -3,25 +3,16 @@
 // so the numbers are exactly those of the both-sessions-at-once mode; only the latency is
 // measured in turn), and a write of external data that a cancel stops and cleans up.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createOrtMatmul, type MatmulBackend } from '../../src/engine/linalg/index';
+import { describe, it } from 'node:test';
 import { runRba } from '../../src/engine/rba/export';
 import { verifyModels, type VerifyResult } from '../../src/engine/rba/verify';
 import { fixture, manifest } from '../helpers/fixtures';
-import { tempDir } from '../helpers/rba-models';
+import { rbaTestEnv } from '../helpers/rba-models';
 
-let matmul: MatmulBackend;
-const tmp = tempDir();
-before(async () => {
-  matmul = await createOrtMatmul();
-});
-after(async () => {
-  await matmul.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { matmul, tmp } = rbaTestEnv();
 
 const verifyTemps = () => readdirSync(tmpdir()).filter((f) => f.startsWith('blocklens-verify-')).length;
 

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { existsSync, readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
 import { analyzeModel } from '../../src/engine/analysis/analyze';
-import { createOrtMatmul, type MatmulBackend } from '../../src/engine/linalg/index';
 import { runPlan } from '../../src/engine/rba/plan';
 import type { BlockFn } from '../helpers/rba-models';
-import { blocks, buildBlockModel, tempDir, writeModel } from '../helpers/rba-models';
+import { blocks, buildBlockModel, rbaTestEnv, writeModel } from '../helpers/rba-models';
 
-let matmul: MatmulBackend;
-const tmp = tempDir();
-before(async () => {
-  matmul = await createOrtMatmul();
-});
-after(async () => {
-  await matmul.dispose();
-  rmSync(tmp, { recursive: true, force: true });
-});
+const { matmul, tmp } = rbaTestEnv();
 
 /**
  * Block 0 works on tiny activations (input scaled by 0.01) and is strongly nonlinear: its
