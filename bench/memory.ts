@@ -34,7 +34,7 @@ const STAGES: Record<string, string> = {
   'fwd-path-lean': 'fwd-path with arena off, mem pattern off',
   'fwd-instrumented-buffer': 'instrumented model (pooled block outputs) from a buffer, forward',
   'fwd-instrumented-external': 'instrumented model from a small buffer, weights by reference to the .onnx file',
-  'fwd-instrumented-scheduled': 'fwd-instrumented-external with nodes ordered depth-first from the outputs',
+  'fwd-instrumented-tied': 'fwd-instrumented-external with the pooling tied to run right after each block (onnx/early-outputs.ts)',
   'fwd-plain-ref': 'plain model (not instrumented) from a small buffer, weights by reference',
   'fwd-instrumented-lean': 'fwd-instrumented-external with arena off, mem pattern off',
   'fwd-instrumented-noarena': 'fwd-instrumented-external with arena off',
@@ -138,10 +138,10 @@ async function child(stage: string, model: string, samples: number, batch: numbe
     }
     case 'fwd-instrumented-external':
     case 'fwd-plain-ref':
-    case 'fwd-instrumented-scheduled':
+    case 'fwd-instrumented-tied':
     case 'fwd-instrumented-lean':
     case 'fwd-instrumented-noarena': {
-      const { bytes, dir } = await instrumentedBytes(model, stage === 'fwd-instrumented-scheduled', stage === 'fwd-plain-ref');
+      const { bytes, dir } = await instrumentedBytes(model, stage === 'fwd-instrumented-tied', stage === 'fwd-plain-ref');
       (globalThis as { gc?: () => void }).gc?.();
       mark('loaded');
       const lean = stage === 'fwd-instrumented-lean' ? { enableCpuMemArena: false, enableMemPattern: false } : stage === 'fwd-instrumented-noarena' ? { enableCpuMemArena: false } : {};
@@ -249,15 +249,15 @@ async function child(stage: string, model: string, samples: number, batch: numbe
 }
 
 /** The instrumented model encoded with weights by reference; nothing else survives the call. */
-async function instrumentedBytes(model: string, scheduled: boolean, plain = false): Promise<{ bytes: Uint8Array; dir: string }> {
+async function instrumentedBytes(model: string, tied: boolean, plain = false): Promise<{ bytes: Uint8Array; dir: string }> {
   const { loadModelFile } = await import('../src/engine/onnx/model-file');
   const { encodeModel } = await import('../src/engine/onnx/codec');
   const { weightsByReference } = await import('../src/engine/onnx/by-reference');
-  const { scheduleForMemory } = await import('../src/engine/onnx/schedule');
+  const { runAppendedEarly } = await import('../src/engine/onnx/early-outputs');
   const loaded = await loadModelFile(model);
   const { instrumented } = plain ? { instrumented: loaded.model } : await instrumentedModel(loaded.model);
   const byRef = weightsByReference(instrumented, loaded);
-  return { bytes: encodeModel(scheduled ? { ...byRef, graph: scheduleForMemory(byRef.graph!) } : byRef), dir: loaded.dir };
+  return { bytes: encodeModel(tied ? { ...byRef, graph: runAppendedEarly(byRef.graph!, loaded.model.graph!.node.length) } : byRef), dir: loaded.dir };
 }
 
 async function instrumentedModel(model: import('../src/engine/onnx/types').ModelProto) {
