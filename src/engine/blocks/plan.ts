@@ -24,6 +24,8 @@ export interface PlanOptions extends ProbeSettings {
   feeds?: Record<string, ort.Tensor>;
   /** Batch size of `feeds`. */
   batchSize?: number;
+  /** Dims of tensors already seen in a run on `feeds` (no second probe session for them). */
+  seen?: Map<string, number[]>;
 }
 
 export interface RepresentationPlan {
@@ -49,8 +51,8 @@ export async function planRepresentations(o: PlanOptions): Promise<Representatio
     let n = o.feeds ? (o.batchSize ?? 1) : ((first?.dims[0] as number | undefined) ?? 2);
     // Two samples tell the batch axis as well as the whole batch does, at a fraction of a forward
     // pass (a model with a fixed batch size takes only the whole batch).
-    let dims: Map<string, number[]> | undefined;
-    if (o.feeds && n > 2) {
+    let dims: Map<string, number[]> | undefined = o.feeds && probeTargets.every((t) => o.seen?.has(t)) ? new Map(probeTargets.map((t) => [t, o.seen!.get(t)!])) : undefined;
+    if (!dims && o.feeds && n > 2) {
       dims = await probeDims(o.model, o.index, probeTargets, firstOf(feeds, n, 2), o).catch(() => undefined);
       if (dims) {
         feeds = firstOf(feeds, n, 2);
@@ -129,11 +131,13 @@ export async function decidePooling(o: {
   requested: PoolingRequest; layout?: SequenceLayout; feeds: Record<string, ort.Tensor>; batchSize: number;
   /** The model's file: probes pass its inline weights by reference. */
   file?: ModelBytes;
+  /** Dims already seen in a run on `feeds`. */
+  seen?: Map<string, number[]>;
 }): Promise<PoolingChoice & { layout?: SequenceLayout; channelsLast?: (tensor: string) => boolean }> {
   const targets: PoolTarget[] = [{ key: 'last', tensor: o.lastTensor, rank: o.rank }];
   const plan = await planRepresentations({
     model: o.model, index: o.index, dir: o.dir, threads: o.threads, targets, lastKey: 'last',
-    requested: o.requested, layout: o.layout, feeds: o.feeds, batchSize: o.batchSize, file: o.file,
+    requested: o.requested, layout: o.layout, feeds: o.feeds, batchSize: o.batchSize, file: o.file, seen: o.seen,
   });
   return { ...plan.pooling, layout: plan.layout, channelsLast: plan.channelsLast };
 }

@@ -14,7 +14,7 @@ import { runAppendedEarly } from '../onnx/early-outputs.js';
 import type { LoadedModel } from '../onnx/model-file.js';
 import { DataType, type ModelProto } from '../onnx/types.js';
 import type { PoolingRequest, SequenceLayout } from '../report/schema.js';
-import { firstSampleFeeds, firstSamplesFeeds, toOrtFeeds } from '../runtime/feeds.js';
+import { firstSamplesFeeds, toOrtFeeds } from '../runtime/feeds.js';
 import { openModelSession, probeRanks, type OpenSession, type SessionSettings } from '../runtime/session.js';
 import * as ortRuntime from 'onnxruntime-node';
 import type { BlockKey, HostTensor, PassBatch, PassConsumer, PassContext, PassOptions, PooledRows, RowDraws, SampledRows, TensorRequest } from './types.js';
@@ -145,20 +145,22 @@ async function buildSession(
   const probed = new Map<string, { dims: number[]; type: string }>();
   const rankOf = (t: string) => ranks.get(t) ?? index.rank(t);
   const lastOut = model.blocks[L - 1]!.output;
+  // Probes run on two samples (a batch size that differs from the sequence length tells the
+  // layout of 3-D outputs), or on the whole batch when the model fixes its batch size.
+  const probeFeeds = fixedBatch || batch.size <= 2 ? { feeds: toOrtFeeds(batch), size: batch.size } : { feeds: firstSamplesFeeds(batch, 2), size: 2 };
   const learnRanks = async (tensors: Iterable<string>) => {
     const unknown = [...new Set(tensors)].filter((t) => rankOf(t) === undefined);
     if (!unknown.length) return;
-    const probedRanks = await probeRanks(model.loaded.model, model.loaded.dir, unknown, fixedBatch ? toOrtFeeds(batch) : firstSampleFeeds(batch), model.session, model.loaded, probed);
+    const probedRanks = await probeRanks(model.loaded.model, model.loaded.dir, unknown, probeFeeds.feeds, model.session, model.loaded, probed);
     for (const [t, r] of probedRanks) ranks.set(t, r);
   };
   await learnRanks([...model.blocks.map((b) => b.output), ...(model.blockInput ? [model.blockInput] : [])]);
-  // Layout of 3-D block outputs from this batch; `auto` evaluates the attention mask (plan.ts).
-  // The layout probe needs a batch size that differs from the sequence length, not a whole batch.
-  const probeFeeds = fixedBatch || batch.size <= 2 ? { feeds: toOrtFeeds(batch), size: batch.size } : { feeds: firstSamplesFeeds(batch, 2), size: 2 };
+  // Layout of 3-D block outputs from the same two samples (the rank probe's run, when there was
+  // one, already saw their dims); `auto` evaluates the attention mask (plan.ts).
   const choice = await decidePooling({
     model: model.loaded.model, index, dir: model.loaded.dir, threads: model.session.threads, lastTensor: lastOut,
     rank: rankOf(lastOut) ?? -1, requested: model.pooling, layout: model.layout, feeds: probeFeeds.feeds, batchSize: probeFeeds.size,
-    file: model.loaded,
+    file: model.loaded, seen: new Map([...probed].map(([t, p]) => [t, p.dims])),
   }).catch((e: Error) => {
     throw Object.assign(e, { file: model.file });
   });
