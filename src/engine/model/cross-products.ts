@@ -2,8 +2,8 @@
 // Runtime hands out ZᵀZ per batch, Z = [Z_1 | … | Z_k | 1] the rows of several tensors side by
 // side (plus a ones column). Only the D×D product leaves the session, never the rows, and the
 // product runs in ORT's float64 Gemm.
-import { attr, makeNode, makeTensor, makeValueInfo, opsetVersion } from '../onnx/builder.js';
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.js';
+import { attr, graphAppender, makeTensor, makeValueInfo, opsetVersion } from '../onnx/builder.js';
+import { DataType, type ModelProto } from '../onnx/types.js';
 
 export const GRAM_PREFIX = 'blocklens::gram::';
 
@@ -43,20 +43,7 @@ export interface GramSpec {
 export function appendGrams(model: ModelProto, grams: GramSpec[]): Map<string, string> {
   const graph = model.graph!;
   const opset = opsetVersion(model, '') ?? opsetVersion(model, 'ai.onnx') ?? 13;
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  let n = 0;
-  const name = (hint: string) => `blocklens::gram_${hint}_${n++}`;
-  const node = (op: string, inputs: string[], attrs: NodeProto['attribute'] = [], out?: string): string => {
-    const o = out ?? name(op);
-    nodes.push(makeNode(op, inputs, [o], attrs, `blocklens/gram/${op}_${n++}`));
-    return o;
-  };
-  const int64s = (values: number[]): string => {
-    const nm = name('const');
-    inits.push(makeTensor(nm, DataType.INT64, [values.length], BigInt64Array.from(values.map(BigInt))));
-    return nm;
-  };
+  const { nodes, inits, name, node, int64s } = graphAppender('blocklens::gram_', 'blocklens/gram/');
   const toDouble = (x: string) => node('Cast', [x], [attr.int('to', DataType.DOUBLE)]);
   // Row columns, mask columns and ones columns are shared by every gram that needs the same
   // (tensor, selection, mask): each tensor is gathered and cast once per batch.

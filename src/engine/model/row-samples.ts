@@ -10,8 +10,8 @@
 //   [N, C, H, W]  the C channels at spatial position p = h·W + w   (channels-last: [N, H, W, C])
 // Outputs per tensor: rows [k, d] (float32), p (int64 [k]) and the tensor's shape (int64).
 // Tensors with the same T get the same positions for the same draw, so their rows pair up.
-import { attr, makeNode, makeTensor, makeValueInfo } from '../onnx/builder.js';
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.js';
+import { attr, graphAppender, makeValueInfo } from '../onnx/builder.js';
+import { DataType, type ModelProto } from '../onnx/types.js';
 
 export const ROWS_PREFIX = 'blocklens::rows::';
 
@@ -33,21 +33,8 @@ export interface RowSampleOutputs {
 /** Appends the sampling nodes, inputs and outputs of `spec` to `model.graph` (mutates it). */
 export function appendRowSamples(model: ModelProto, spec: RowSampleSpec): RowSampleOutputs {
   const graph = model.graph!;
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  let n = 0;
   const base = `${ROWS_PREFIX}${spec.id}::`;
-  const name = (hint: string) => `${base}${hint}_${n++}`;
-  const node = (op: string, inputs: string[], attrs: NodeProto['attribute'] = [], out?: string): string => {
-    const o = out ?? name(op);
-    nodes.push(makeNode(op, inputs, [o], attrs, `blocklens/rows/${op}_${n++}`));
-    return o;
-  };
-  const int64s = (values: number[]): string => {
-    const nm = name('const');
-    inits.push(makeTensor(nm, DataType.INT64, [values.length], BigInt64Array.from(values.map(BigInt))));
-    return nm;
-  };
+  const { nodes, inits, name, node, int64s } = graphAppender(base, 'blocklens/rows/');
   const sampleInput = `${base}sample`;
   const uInput = `${base}u`;
   const dimAt = (shape: string, axis: number) => node('Gather', [shape, int64s([axis])], [attr.int('axis', 0)]); // int64 [1]

@@ -283,3 +283,25 @@ export function opsetVersion(model: ModelProto, domain = ''): number | undefined
   const entry = model.opsetImport.find((o) => norm(o.domain) === want);
   return entry === undefined ? undefined : Number(entry.version);
 }
+
+/**
+ * Nodes and constants to append to a graph (instrumentation): tensor names `${tensorPrefix}${hint}_${k}`,
+ * node names `${nodePrefix}${op}_${k}`, one counter for both so every name is unique.
+ */
+export function graphAppender(tensorPrefix: string, nodePrefix: string) {
+  const nodes: NodeProto[] = [];
+  const inits: TensorProto[] = [];
+  let n = 0;
+  const name = (hint: string): string => `${tensorPrefix}${hint}_${n++}`;
+  const node = (op: string, inputs: string[], attrs: NodeProto['attribute'] = [], out?: string): string => {
+    const o = out ?? name(op);
+    nodes.push(makeNode(op, inputs, [o], attrs, `${nodePrefix}${op}_${n++}`));
+    return o;
+  };
+  const int64s = (values: number[]): string => {
+    const nm = name('const');
+    inits.push(makeTensor(nm, DataType.INT64, [values.length], BigInt64Array.from(values.map(BigInt))));
+    return nm;
+  };
+  return { nodes, inits, name, node, int64s };
+}
