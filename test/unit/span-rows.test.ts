@@ -171,3 +171,31 @@ describe('analyze --fit-span: chosen spans fitted on every token in the same pas
     await assert.rejects(analyzeModel({ model: file, samples: 20, fitSpans: [{ from: 0, to: 5 }] }), (e: Error & { file?: string }) => /--fit-span 0:5: out of range: the model has blocks 0\.\.1/.test(e.message) && e.file === file);
   });
 });
+
+describe('analysis span rows skip padding', () => {
+  it('bert_tiny, 64 samples of 64 tokens: every unmasked token is a row, no padded one', async () => {
+    const { fixture, manifest } = await import('../helpers/fixtures');
+    const { loadModelFile } = await import('../../src/engine/onnx/model-file');
+    const { openCalibration } = await import('../../src/engine/calibration/index');
+    const { calibrationHints, modelInputs } = await import('../../src/engine/model/introspect');
+    const model = fixture(manifest.models['bert_tiny']!.file);
+    const data = fixture('data/bert_tokens.npz');
+    const report = await analyzeModel({ model, data, samples: 64, batch: 16 });
+    // The same samples the analysis read: count their unmasked positions.
+    const loaded = await loadModelFile(model);
+    const source = await openCalibration({ inputs: modelInputs(loaded.model, model), hints: calibrationHints(loaded.model), data, samples: 64, maxSamples: 512, seed: 0, modelPath: loaded.path });
+    let tokens = 0;
+    let positions = 0;
+    for await (const b of source.batches(16)) {
+      const m = b.feeds.attention_mask!;
+      positions += m.data.length;
+      for (const v of m.data as ArrayLike<number | bigint>) tokens += Number(v) !== 0 ? 1 : 0;
+    }
+    await source.close();
+    assert.ok(tokens < positions, 'the data has padding');
+    for (const s of report.spans!) {
+      assert.equal(s.estimate, 'tokens', `${s.from}→${s.to}`);
+      assert.equal(s.rows.train + s.rows.heldOut, tokens, `${s.from}→${s.to}: rows`);
+    }
+  });
+});

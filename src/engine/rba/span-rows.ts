@@ -210,8 +210,9 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
         x.set(o2.data.subarray(r * s.width, (r + 1) * s.width), o);
         o += s.width;
         const at = o2.positions ? Number(o2.positions[r]!) : 0;
-        const seq = s.layout === 'ntd' || s.layout === 'tnd';
-        pos[k] = seq && mask && s.dims[1] === maskT && Number(mask.data[p.sample[r]! * maskT + at]) === 0 ? -1 : at;
+        // Padding (mask 0) at this position of a sequence block of the mask's length.
+        const seqLen = o2.layout === 'ntd' ? o2.dims[1] : o2.layout === 'tnd' ? o2.dims[0] : -1;
+        pos[k] = mask && seqLen === maskT && Number(mask.data[p.sample[r]! * maskT + at]) === 0 ? -1 : at;
       });
       this.rows.push({ id: batch.first + p.sample[r]!, draw: p.draw[r]!, pos, x });
     }
@@ -308,7 +309,9 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
         thin.push({ block: i, rows: trainCount, width: si.width, spans: partners.length });
         continue;
       }
-      estimates.set(i, si.layout === 'vector' ? 'pooled' : mine.length === this.total * si.positions ? 'tokens' : 'token-subsample');
+      // Every (unmasked) position is a row when a sample's draws cover its positions and none is dropped.
+      const everyToken = this.draws >= si.positions && t >= 1;
+      estimates.set(i, si.layout === 'vector' ? 'pooled' : everyToken ? 'tokens' : 'token-subsample');
       const members = [si, ...partners];
       const stats = new SpanStats({
         sites: members.map((s) => ({ block: s.block, tensor: s.tensor, width: s.width })),
