@@ -189,7 +189,7 @@ describe('analysis span rows skip padding', () => {
     for await (const b of source.batches(16)) {
       const m = b.feeds.attention_mask!;
       positions += m.data.length;
-      for (const v of m.data as ArrayLike<number | bigint>) tokens += Number(v) !== 0 ? 1 : 0;
+      for (const v of Array.from(m.data as ArrayLike<number | bigint>)) tokens += Number(v) !== 0 ? 1 : 0;
     }
     await source.close();
     assert.ok(tokens < positions, 'the data has padding');
