@@ -9,7 +9,7 @@ import { decidePooling } from '../blocks/plan.js';
 import type { CalibrationBatch, CalibrationSource } from '../calibration/types.js';
 import { appendGrams, type GramSpec } from '../model/cross-products.js';
 import { appendRowSamples, ROWS_PREFIX, type RowLayout, type RowSampleOutputs } from '../model/row-samples.js';
-import { makeValueInfo } from '../onnx/builder.js';
+import { makeValueInfo, opsetVersion } from '../onnx/builder.js';
 import { runAppendedEarly } from '../onnx/early-outputs.js';
 import type { LoadedModel } from '../onnx/model-file.js';
 import { DataType, type ModelProto } from '../onnx/types.js';
@@ -246,9 +246,11 @@ async function buildSession(
   }
   const grams = gramSpecs.size ? appendGrams(instModel, [...gramSpecs.values()]) : new Map<string, string>();
   // Sampled token rows: gathered in the graph; tensors of a rank they cannot take are left out.
+  // (Cast with an integer `to`, Floor and integer Mul/Add as used there need opset ≥ 7.)
+  const opset = opsetVersion(model.loaded.model, '') ?? opsetVersion(model.loaded.model, 'ai.onnx') ?? 13;
   const rowPlans: SessionPlan['rows'] = new Map();
   for (const r of requests) {
-    if (r.kind !== 'rows' || rowPlans.has(r.id)) continue;
+    if (r.kind !== 'rows' || rowPlans.has(r.id) || opset < 7) continue;
     const tensors: { tensor: string; layout: RowLayout }[] = [];
     for (const t of r.tensors) {
       const rank = rankOf(t);
@@ -262,7 +264,8 @@ async function buildSession(
   // Pooling and row gathers run right after the block they read, not after the whole model.
   // (Only those: a tie can change which kernels ORT fuses around the block, so float32 results
   // move by rounding, and the RBA products must equal the JavaScript form's.)
-  instModel.graph = runAppendedEarly(instModel.graph!, model.loaded.model.graph!.node.length, (o) => o.startsWith(POOLED_PREFIX) || o.startsWith(ROWS_PREFIX));
+  // (Reshape with a shape input and integer Add/Mul need opset ≥ 7.)
+  if (opset >= 7) instModel.graph = runAppendedEarly(instModel.graph!, model.loaded.model.graph!.node.length, (o) => o.startsWith(POOLED_PREFIX) || o.startsWith(ROWS_PREFIX));
   const runner = await openModelSession(instModel, model.loaded.dir, model.session, model.loaded);
   return { ctx, plan: { pooledKeys, tokens, grams, selects, rows: rowPlans }, runner, reason: choice.reason, evidence: choice.evidence, layout: choice.layout };
 }

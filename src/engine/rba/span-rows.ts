@@ -187,7 +187,7 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
       });
       sites.sort((a, b) => a.block - b.block);
       if (sites.length < 2) {
-        this.disabled = 'the block outputs are not [N, d], [N, T, d] or [N, C, H, W] tensors';
+        this.disabled = 'fewer than two block outputs could be sampled (they must be [N, d], [N, T, d] or [N, C, H, W] tensors, in a model of opset 7 or later)';
         return;
       }
       this.sites = sites;
