@@ -443,43 +443,23 @@ export class ReportView {
     const k = highlightCount(L);
     const m = r.metrics;
     const pick = (b: number) => this.select({ from: b - 1, to: b });
+    const bars = (key: string, title: string, about: string, values: (number | null)[], plot: (v: number) => number, yLabel: string): HTMLElement =>
+      barChart({ key, title, about, values, plot, yLabel, highlight: leastChange(values, plot, k), width: 400, height: 240 }, r.blocks, this.tooltip, pick);
     const charts: HTMLElement[] = [
-      barChart(
-        {
-          key: 'br',
-          title: 'Block redundancy (BR)',
-          about: 'Bars show −BR = mean squared change ‖hᵢ − hᵢ₋₁‖² per feature. Short bars: the block barely changes its input. Raw BR grows with the activation norm; compare with the scale-free measures beside it.',
-          values: m.br,
-          plot: (v) => -v,
-          yLabel: '−BR (mean sq. change)',
-          highlight: leastChange(m.br, (v) => -v, k),
-          width: 400,
-          height: 240,
-        },
-        r.blocks,
-        this.tooltip,
-        pick,
+      bars(
+        'br',
+        'Block redundancy (BR)',
+        'Bars show −BR = mean squared change ‖hᵢ − hᵢ₋₁‖² per feature. Short bars: the block barely changes its input. Raw BR grows with the activation norm; compare with the scale-free measures beside it.',
+        m.br,
+        (v) => -v,
+        '−BR (mean sq. change)',
       ),
     ];
     if (m.relativeMse) {
-      charts.push(
-        barChart(
-          { key: 'relativeMse', title: 'Relative change', about: 'Scale-free BR: ‖Δ‖² / ‖hᵢ₋₁‖². Comparable across depths where the residual stream grows.', values: m.relativeMse, plot: (v) => v, yLabel: 'relative MSE', highlight: leastChange(m.relativeMse, (v) => v, k), width: 400, height: 240 },
-          r.blocks,
-          this.tooltip,
-          pick,
-        ),
-      );
+      charts.push(bars('relativeMse', 'Relative change', 'Scale-free BR: ‖Δ‖² / ‖hᵢ₋₁‖². Comparable across depths where the residual stream grows.', m.relativeMse, (v) => v, 'relative MSE'));
     }
     if (m.blockInfluence) {
-      charts.push(
-        barChart(
-          { key: 'blockInfluence', title: 'Block influence', about: 'ShortGPT BI = 1 − E[cos(hᵢ₋₁, hᵢ)]. Near 0: the block hardly turns its input.', values: m.blockInfluence, plot: (v) => v, yLabel: 'block influence', highlight: leastChange(m.blockInfluence, (v) => v, k), width: 400, height: 240 },
-          r.blocks,
-          this.tooltip,
-          pick,
-        ),
-      );
+      charts.push(bars('blockInfluence', 'Block influence', 'ShortGPT BI = 1 − E[cos(hᵢ₋₁, hᵢ)]. Near 0: the block hardly turns its input.', m.blockInfluence, (v) => v, 'block influence'));
     }
     return h(
       'section',

@@ -145,16 +145,7 @@ export function curveChart(spec: CurveSpec, tooltip: Tooltip): HTMLElement {
     'aria-label': `${spec.title}: ${spec.yLabel} against the fraction of neurons kept, mean ± std over ${spec.seeds} seeds. DR = ${fmt(spec.value, 3)}. The values are in the table that follows.`,
     'data-curve': spec.key,
   });
-  const g = s('g', { transform: `translate(${left},${top})` });
-  svg.append(g);
-  const yAxis = s('g', { class: 'axis y-axis' });
-  g.append(yAxis);
-  select(yAxis as SVGGElement).call(axisLeft(y).ticks(5).tickSize(-iw).tickFormat((v) => fmt(Number(v), 2)));
-  yAxis.querySelectorAll('.tick line').forEach((l) => l.setAttribute('class', 'grid'));
-  const xAxis = s('g', { class: 'axis x-axis', transform: `translate(0,${ih})` });
-  g.append(xAxis);
-  select(xAxis as SVGGElement).call(axisBottom(x).ticks(5).tickSize(3).tickFormat((v) => pct(Number(v), 2)));
-  g.append(s('text', { class: 'axis-title', x: iw / 2, y: ih + 36, 'text-anchor': 'middle' }, 'fraction of neurons kept'));
+  const g = fractionAxes(svg, left, top, x, y, iw, ih);
   g.append(s('text', { class: 'axis-title', transform: `translate(${-42},${ih / 2}) rotate(-90)`, 'text-anchor': 'middle' }, spec.yLabel));
   const thr = spec.delta * spec.full;
   g.append(s('line', { class: 'threshold', x1: 0, x2: iw, y1: y(thr).toFixed(2), y2: y(thr).toFixed(2) }));
@@ -231,16 +222,7 @@ export function giniChart(fractions: number[], gini: number[], cv: number[], too
     'aria-label': 'Gini and coefficient of variation of per-class probe accuracy against the fraction of neurons kept; the values are in the table that follows.',
     'data-curve': 'gini',
   });
-  const g = s('g', { transform: `translate(${left},${top})` });
-  svg.append(g);
-  const yAxis = s('g', { class: 'axis y-axis' });
-  g.append(yAxis);
-  select(yAxis as SVGGElement).call(axisLeft(y).ticks(5).tickSize(-iw).tickFormat((v) => fmt(Number(v), 2)));
-  yAxis.querySelectorAll('.tick line').forEach((l) => l.setAttribute('class', 'grid'));
-  const xAxis = s('g', { class: 'axis x-axis', transform: `translate(0,${ih})` });
-  g.append(xAxis);
-  select(xAxis as SVGGElement).call(axisBottom(x).ticks(5).tickSize(3).tickFormat((v) => pct(Number(v), 2)));
-  g.append(s('text', { class: 'axis-title', x: iw / 2, y: ih + 36, 'text-anchor': 'middle' }, 'fraction of neurons kept'));
+  const g = fractionAxes(svg, left, top, x, y, iw, ih);
   const series: [string, number[], string][] = [
     ['Gini', gini, 'tone-a'],
     ['CV', cv, 'tone-b'],
@@ -322,4 +304,19 @@ export function classStrip(key: string, rows: { label: string; values: number[];
     svg,
     hiddenTable('Per-class accuracy', ['row', ...Array.from({ length: classes }, (_, c) => `class ${c}`), ...extraHead], rows.map((row) => [row.label, ...row.values.map((v) => pct1(v)), ...row.extra])),
   );
+}
+
+/** The plot area of a curve against the fraction of neurons kept: y grid and x axis (0–100 %), titled. */
+function fractionAxes(svg: SVGElement, left: number, top: number, x: ReturnType<typeof scaleLinear<number>>, y: ReturnType<typeof scaleLinear<number>>, iw: number, ih: number): SVGElement {
+  const g = s('g', { transform: `translate(${left},${top})` });
+  svg.append(g);
+  const yAxis = s('g', { class: 'axis y-axis' });
+  g.append(yAxis);
+  select(yAxis as SVGGElement).call(axisLeft(y).ticks(5).tickSize(-iw).tickFormat((v) => fmt(Number(v), 2)));
+  yAxis.querySelectorAll('.tick line').forEach((l) => l.setAttribute('class', 'grid'));
+  const xAxis = s('g', { class: 'axis x-axis', transform: `translate(0,${ih})` });
+  g.append(xAxis);
+  select(xAxis as SVGGElement).call(axisBottom(x).ticks(5).tickSize(3).tickFormat((v) => pct(Number(v), 2)));
+  g.append(s('text', { class: 'axis-title', x: iw / 2, y: ih + 36, 'text-anchor': 'middle' }, 'fraction of neurons kept'));
+  return g;
 }
