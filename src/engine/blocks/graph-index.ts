@@ -103,6 +103,19 @@ export class GraphIndex {
 
   /** True if `ancestor` is (transitively) an input of `tensor`. */
   dependsOn(tensor: string, ancestor: string): boolean {
+    return this.reaches(tensor, ancestor, false);
+  }
+
+  /**
+   * Like dependsOn, but only through values: a path through `Shape`/`Size` (which read only a
+   * tensor's shape) does not count. Masks and position tables built from a tensor's shape do not
+   * depend on it.
+   */
+  dataDependsOn(tensor: string, ancestor: string): boolean {
+    return this.reaches(tensor, ancestor, true);
+  }
+
+  private reaches(tensor: string, ancestor: string, valuesOnly: boolean): boolean {
     if (tensor === ancestor) return true;
     const stop = this.position(ancestor);
     const seen = new Set<string>();
@@ -115,30 +128,8 @@ export class GraphIndex {
       const p = this.producer.get(t);
       // Nodes are topologically ordered: nothing before the ancestor's producer can depend on it.
       if (p === undefined || p < stop) continue;
-      for (const inp of this.nodes[p]!.input) if (inp) stack.push(inp);
-    }
-    return false;
-  }
-
-  /**
-   * Like dependsOn, but only through values: a path through `Shape`/`Size` (which read only a
-   * tensor's shape) does not count. Masks and position tables built from a tensor's shape do not
-   * depend on it.
-   */
-  dataDependsOn(tensor: string, ancestor: string): boolean {
-    if (tensor === ancestor) return true;
-    const stop = this.position(ancestor);
-    const seen = new Set<string>();
-    const stack = [tensor];
-    while (stack.length) {
-      const t = stack.pop()!;
-      if (t === ancestor) return true;
-      if (seen.has(t)) continue;
-      seen.add(t);
-      const p = this.producer.get(t);
-      if (p === undefined || p < stop) continue;
       const node = this.nodes[p]!;
-      if (SHAPE_ONLY_OPS.has(node.opType)) continue;
+      if (valuesOnly && SHAPE_ONLY_OPS.has(node.opType)) continue;
       for (const inp of node.input) if (inp) stack.push(inp);
     }
     return false;
