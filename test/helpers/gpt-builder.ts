@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { attr, emptyTensor, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
 import { DATA_LOCATION_EXTERNAL, saveModelFile } from '../../src/engine/onnx/model-file';
 import { DataType, type NodeProto, type TensorProto } from '../../src/engine/onnx/types';
+import { seededRandom } from './random';
 
 export interface GptSpec {
   layers: number;
@@ -38,14 +39,7 @@ export async function writeGpt(dir: string, spec: GptSpec, seed = 1, name = 'gpt
   const fh = await open(dataPath, 'w');
   let offset = 0;
   let parameters = 0;
-  let state = seed >>> 0;
-  const rand = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const rand = seededRandom(seed);
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
   try {

@@ -9,16 +9,9 @@ import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from 
 import { encodeModel } from '../../src/engine/onnx/codec';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/engine/onnx/types';
 
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
+import { seededRandom } from './random';
+
+export { seededRandom };
 
 export class BlockGraph {
   nodes: NodeProto[] = [];

@@ -3,6 +3,7 @@
 // 6 heads, 12 blocks, MLP 1536), small ones for tests of newer opsets. Nothing here is trained.
 import { attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../../src/engine/onnx/builder';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/engine/onnx/types';
+import { seededRandom } from './random';
 
 export interface VitSpec {
   image: number;
@@ -19,14 +20,7 @@ export interface VitSpec {
 export const VIT_SMALL: VitSpec = { image: 224, patch: 16, width: 384, heads: 6, layers: 12, mlp: 1536, classes: 1000 };
 
 export function buildVit(spec: VitSpec = VIT_SMALL, seed = 1): ModelProto {
-  let state = seed >>> 0;
-  const rand = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const rand = seededRandom(seed);
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
   const weight = (name: string, dims: number[], scale: number, fill?: number) => {
