@@ -248,7 +248,7 @@ export async function finishReport(
     warnings.push(...r.warnings);
     if (r.fits.length) {
       spans = spanEntries(meta.blocks, (from) => r.estimates.get(from) ?? 'token-subsample', r.fits);
-      spansExcluded = r.excluded;
+      spansExcluded = []; // every row-compatible span is estimated (no memory budget leaves one out)
     }
   }
   if (c.exact) spans = await withExactFits(spans ?? [], meta.blocks, c.exact, matmul);

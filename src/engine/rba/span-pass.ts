@@ -4,23 +4,15 @@
 // (the pass's rank probe) and every row is used, the normal equations are formed inside that
 // copy: per train/held-out split (a per-batch feed of sample positions, Gather on the batch
 // axis) and start block i, X̃_iᵀ[X̃_i | Y_j…] in float64 (`gram` requests with `left: 1`).
-// Otherwise (token subsample of the analysis, layouts the graph form does not take) every
+// Otherwise (layouts the graph form does not take: sequence-first, channels-last) every
 // block output comes out raw and the products are formed from JavaScript.
 import type { CalibrationBatch } from '../calibration/index.js';
 import type { MatmulBackend } from '../linalg/matmul.js';
 import type { PassBatch, PassConsumer, PassContext, Snapshot, TensorRequest } from '../pass/types.js';
-import { deriveSeed, hashUniform } from '../random.js';
 import { toRows, validPositions, widthOf, type RawTensor } from './rows.js';
 import { DEFAULT_HELD_OUT, DEFAULT_SPAN_BUDGET_BYTES, isHeldOut, planSpanPairs, SpanStats, type SpanPair, type SpanSite, type SpanStatsSnapshot, type SplitProducts } from './span-stats.js';
 
 export interface SpanConsumerOptions {
-  /** Say why in `disabled` instead of throwing when the block outputs cannot be mapped (analysis). */
-  lenient?: boolean;
-  /**
-   * Token subsample: at most about this many rows per sample (positions kept by a hash of
-   * (seed, sample id, position), so shards agree). Default: every row.
-   */
-  maxRowsPerSample?: number;
   /** Spans to accumulate; default: every span admitted by the memory budget. */
   pairs?: SpanPair[];
   budgetBytes?: number;
@@ -84,8 +76,6 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
   stats?: SpanStats;
   shapes = new Map<number, SiteShape>();
   excluded: SpanPair[] = [];
-  /** Why spans are not estimated (lenient mode), e.g. block outputs of an unsupported rank. */
-  disabled?: string;
   private sites = new Map<number, string>();
   /** The in-graph form's statistics, before the first batch (undefined: the JS form). */
   private graphStats?: SpanStats;
@@ -115,7 +105,7 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
    * Applies when every row is used and the shapes of all sites are known before the first batch.
    */
   private graphRequests(ctx: PassContext): TensorRequest[] | undefined {
-    if (this.opts.inGraph === false || this.opts.lenient || this.opts.maxRowsPerSample !== undefined || !ctx.shapes) return undefined;
+    if (this.opts.inGraph === false || !ctx.shapes) return undefined;
     const shapes: { block: number; tensor: string; dims: number[]; type: string }[] = [];
     for (const [block, tensor] of this.sites) {
       const s = ctx.shapes[tensor];
@@ -190,7 +180,6 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
   }
 
   async onBatch(batch: SpanPassBatch | PassBatch, ctx: SpanPassContext | PassContext): Promise<void> {
-    if (this.disabled) return;
     if (!this.sites.size) this.sites = sitesOf(ctx);
     const b = batch as SpanPassBatch;
     if (this.graphMode) {
@@ -199,35 +188,16 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
       this.addGraphBatch(batch as PassBatch);
       return;
     }
-    if (!this.stats) {
-      try {
-        this.stats = this.init(b);
-      } catch (e) {
-        if (!this.opts.lenient) throw e;
-        this.disabled = (e as Error).message;
-        return;
-      }
-    }
+    this.stats ??= this.init(b);
     const ids = Array.from({ length: b.size }, (_, k) => b.first + k);
     const mask = ctx.maskInput ? b.feeds[ctx.maskInput] : undefined;
     const rows = new Map<number, ReturnType<typeof toRows>>();
-    const cap = this.opts.maxRowsPerSample;
-    const seed = deriveSeed(this.opts.seed ?? 0, 'rba-rows');
     for (const block of new Set(this.stats.config.pairs.flat())) {
       const t = b.tensor(this.sites.get(block)!);
       const rank = t.dims.length;
       const perSample = rank === 3 ? t.dims[1]! : rank === 4 ? t.dims[2]! * t.dims[3]! : 1;
-      let keep = rank === 3 && mask ? validPositions(b.size, perSample, { data: mask.data as ArrayLike<number | bigint>, dims: mask.dims }) : undefined;
-      if (cap !== undefined && perSample > cap) {
-        keep ??= new Uint8Array(b.size * perSample).fill(1);
-        const frac = cap / perSample;
-        for (let k = 0; k < keep.length; k++) {
-          const id = ids[Math.floor(k / perSample)]!;
-          if (keep[k] && hashUniform(seed, id * 65536 + (k % perSample)) >= frac) keep[k] = 0;
-        }
-        this.stats.estimate = 'token-subsample';
-        this.stats.estimates.set(block, 'token-subsample');
-      } else if (!this.stats.estimates.has(block)) this.stats.estimates.set(block, rank === 2 ? 'pooled' : 'tokens');
+      const keep = rank === 3 && mask ? validPositions(b.size, perSample, { data: mask.data as ArrayLike<number | bigint>, dims: mask.dims }) : undefined;
+      if (!this.stats.estimates.has(block)) this.stats.estimates.set(block, rank === 2 ? 'pooled' : 'tokens');
       rows.set(block, toRows(t, b.size, keep));
     }
     await this.stats.add(rows, ids, this.matmul);
@@ -250,18 +220,12 @@ export class SpanStatsConsumer implements PassConsumer<SpanStats> {
   }
 
   snapshot(): Snapshot {
-    if (this.disabled) return { disabled: this.disabled };
     if (!this.stats) return { empty: true };
     return { ...this.stats.snapshot(), shapes: [...this.shapes.values()], excluded: this.excluded } as unknown as Snapshot;
   }
 
   merge(snap: Snapshot): void {
     if ((snap as { empty?: boolean }).empty) return;
-    const why = (snap as { disabled?: string }).disabled;
-    if (why) {
-      this.disabled = why;
-      return;
-    }
     const other = snap as unknown as SpanStatsSnapshot & { shapes?: SiteShape[]; excluded?: SpanPair[] };
     if (!this.stats) {
       this.stats = SpanStats.fromSnapshot(other);

@@ -64,7 +64,6 @@ interface Row {
 export interface SpanRowsResult {
   fits: (SpanFit & { relErrAtLast: number | null })[];
   estimates: Map<number, SpanEstimate>;
-  excluded: SpanPair[];
   warnings: string[];
 }
 
@@ -267,7 +266,7 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
   async finalize(ctx?: FinalizeContext): Promise<SpanRowsResult> {
     const warnings: string[] = [];
     const sites = this.sites;
-    if (this.disabled || !sites) return { fits: [], estimates: new Map(), excluded: [], warnings };
+    if (this.disabled || !sites) return { fits: [], estimates: new Map(), warnings };
     const matmul = ctx?.matmul ?? this.matmul;
     // The byte budget (known once the widths were) bounds the rows: keep those under its key.
     const t = this.threshold(this.rowBudget);
@@ -388,6 +387,6 @@ export class SpanRowsConsumer implements PassConsumer<SpanRowsResult> {
       );
     }
     fits.sort((a, b) => a.map.from - b.map.from || a.map.to - b.map.to);
-    return { fits, estimates, excluded: [], warnings };
+    return { fits, estimates, warnings };
   }
 }
