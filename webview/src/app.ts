@@ -384,19 +384,7 @@ export class ReportView {
         h('td', { class: 'num' }, fmt(sp.skipR2, 3)),
         h('td', { class: 'num' }, finite(sp.paramsSaved) ? fmtCompact(sp.paramsSaved) : 'n/a'),
       );
-      const pick = () => this.select({ from: sp.from, to: sp.to });
-      tr.addEventListener('click', pick);
-      tr.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter' || e.key === ' ') {
-          e.preventDefault();
-          pick();
-        } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-          e.preventDefault();
-          const next = (e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling) as HTMLElement | null;
-          next?.focus();
-        }
-      });
-      return tr;
+      return pickableRow(tr, () => this.select({ from: sp.from, to: sp.to }));
     });
     const est = this.spans.find((s) => s.estimate)?.estimate;
     const fitRows = this.spans.find((s) => s.rows)?.rows;
@@ -495,18 +483,7 @@ export class ReportView {
         m.relativeMse ? h('td', { class: 'num' }, fmt(m.relativeMse[i], 3)) : null,
         m.blockInfluence ? h('td', { class: 'num' }, fmt(m.blockInfluence[i], 3)) : null,
       );
-      const pick = () => this.select({ from: i - 1, to: i });
-      tr.addEventListener('click', pick);
-      tr.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter' || e.key === ' ') {
-          e.preventDefault();
-          pick();
-        } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-          e.preventDefault();
-          ((e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling) as HTMLElement | null)?.focus();
-        }
-      });
-      return tr;
+      return pickableRow(tr, () => this.select({ from: i - 1, to: i }));
     });
     return h(
       'section',
@@ -595,4 +572,19 @@ export class ReportView {
     );
   }
 
+}
+
+/** A table row that picks on click, Enter or Space, and moves focus with the arrow keys. */
+function pickableRow(tr: HTMLElement, pick: () => void): HTMLElement {
+  tr.addEventListener('click', pick);
+  tr.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      pick();
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      ((e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling) as HTMLElement | null)?.focus();
+    }
+  });
+  return tr;
 }
