@@ -1,20 +1,12 @@
 // `blocklens blocks` explains its choices; --granularity and --layout reach the engine.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { fixture, manifest, REPO } from '../helpers/fixtures';
+import { describe, it } from 'node:test';
+import { cliInTemp } from '../helpers/cli-run';
+import { fixture, manifest } from '../helpers/fixtures';
 
-const CLI = path.join(REPO, 'dist', 'cli.js');
-const tmp = mkdtempSync(path.join(tmpdir(), 'blocklens-cli-blocks-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { tmp, run } = cliInTemp('blocklens-cli-blocks-');
 
 describe('blocklens blocks: route, block input, granularity, pooling and rejected routes', () => {
   it('blocks --json on the decoder explains h-1 and the causal pooling', () => {

@@ -1,20 +1,12 @@
 // `blocklens rba | plan | verify` as a user runs them: the bundled dist/cli.js.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { fixture, manifest, REPO } from '../helpers/fixtures';
+import { describe, it } from 'node:test';
+import { cliInTemp } from '../helpers/cli-run';
+import { fixture, manifest } from '../helpers/fixtures';
 
-const CLI = path.join(REPO, 'dist', 'cli.js');
-const tmp = mkdtempSync(path.join(tmpdir(), 'blocklens-rba-cli-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { tmp, run } = cliInTemp('blocklens-rba-cli-');
 
 describe('blocklens rba / plan / verify', () => {
   const vit = path.join(tmp, 'vit.onnx');

@@ -1,24 +1,16 @@
 // `blocklens analyze --shard K/N --partial FILE` and `blocklens merge`, as a user (or a Slurm
 // array job) runs them: the merged report equals the single run's, and bad sets are refused.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readPartial } from '../../src/engine/jobs/merge';
 import { PARTIAL_VERSION } from '../../src/engine/jobs/partial';
 import { validateReport } from '../../src/engine/report/validate';
-import { fixture, manifest, REPO } from '../helpers/fixtures';
+import { cliInTemp } from '../helpers/cli-run';
+import { fixture, manifest } from '../helpers/fixtures';
 
-const CLI = path.join(REPO, 'dist', 'cli.js');
-const tmp = mkdtempSync(path.join(tmpdir(), 'blocklens-shards-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { tmp, run } = cliInTemp('blocklens-shards-');
 
 describe('blocklens analyze --shard / merge', () => {
   const m = manifest.models.vit_tiny!;
