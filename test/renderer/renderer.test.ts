@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import type { FromWebviewMessage } from '../../src/protocol/webview';
+import { SYNTHETIC_DATA_WARNING } from '../../src/engine/report/schema';
 import { exampleReport, reportWithSpans } from './fixtures';
 import { fixture, manifest, REPO } from '../helpers/fixtures';
 import { allProblems, contrast, openStandalone, openWebview, RESULTS, startBrowser, stopBrowser, VSCODE_DARK_VARS, VSCODE_HC_VARS, type Opened } from './harness';
@@ -87,6 +88,20 @@ describe('report renderer in headless Chromium', { timeout: 180_000 }, () => {
       await noProblems(o);
       assert.deepEqual(requests.filter((u) => !/^(file|data|blob):/.test(u)), []);
       await o.page.screenshot({ path: path.join(RESULTS, 'renderer-standalone-light.png'), fullPage: true });
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('synthetic data: the note says it once, the warnings box keeps only the other warnings', async () => {
+    const o = await openStandalone(exampleReport(6, { source: 'synthetic', warnings: [SYNTHETIC_DATA_WARNING, 'probe: classes without held-out samples are left out of perClass: 8'] }));
+    try {
+      assert.equal(await o.page.locator('[data-synthetic]').count(), 1);
+      const box = await o.page.locator('[data-warnings]').innerText();
+      assert.match(box, /^!\s*1 warning\n/);
+      assert.match(box, /classes without held-out samples/);
+      assert.ok(!(await visibleText(o)).includes(SYNTHETIC_DATA_WARNING), 'the synthetic-data warning is not repeated');
+      await noProblems(o);
     } finally {
       await o.close();
     }

@@ -1,6 +1,6 @@
 // The report's read-only sections: built from the report alone (and the shared tooltip), no UI state.
 import type { AnalysisReport, ProbeDrInfo } from '../../src/engine/report/schema.js';
-import { SCHEMA_VERSION } from '../../src/engine/report/schema.js';
+import { SCHEMA_VERSION, SYNTHETIC_DATA_WARNING } from '../../src/engine/report/schema.js';
 import { classStrip, curveChart, giniChart } from './charts.js';
 import { h } from './dom.js';
 import { baseName, finite, fmt, fmtInt, fmtMs, fmtTime, pct, pct1 } from './format.js';
@@ -30,13 +30,15 @@ export function banners(r: AnalysisReport): DocumentFragment {
       ),
     );
   }
-  if (r.warnings.length) {
+  // The synthetic-data warning is the note above, not a second box.
+  const warnings = r.warnings.filter((w) => !(r.calibration.source === 'synthetic' && w === SYNTHETIC_DATA_WARNING));
+  if (warnings.length) {
     f.append(
       h(
         'aside',
         { class: 'callout warn', role: 'note', 'data-warnings': true },
         h('div', { class: 'callout-icon', 'aria-hidden': 'true' }, '!'),
-        h('div', {}, h('strong', {}, r.warnings.length === 1 ? '1 warning' : `${r.warnings.length} warnings`), h('ul', {}, ...r.warnings.map((w) => h('li', {}, w)))),
+        h('div', {}, h('strong', {}, warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`), h('ul', {}, ...warnings.map((w) => h('li', {}, w)))),
       ),
     );
   }

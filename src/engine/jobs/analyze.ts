@@ -16,7 +16,7 @@ import { ChecksumConsumer } from '../pass/consumers/checksum.js';
 import { HsicConsumer, PooledStatisticsConsumer, ProbeConsumer, type StatisticsFormOptions } from '../pass/consumers/statistics.js';
 import { runPass, type PassModel, type PassResult } from '../pass/run-pass.js';
 import type { PassConsumer, PassContext, Snapshot } from '../pass/types.js';
-import { SCHEMA_VERSION, type AnalysisReport, type CalibrationInfo, type ModelInfo, type PoolingInfo, type SpanEntry } from '../report/schema.js';
+import { SCHEMA_VERSION, SYNTHETIC_DATA_WARNING, type AnalysisReport, type CalibrationInfo, type ModelInfo, type PoolingInfo, type SpanEntry } from '../report/schema.js';
 import { validateReport } from '../report/validate.js';
 import type { SessionSettings } from '../runtime/session.js';
 import { assembleMetrics } from '../stats/metrics.js';
@@ -197,7 +197,7 @@ function metaOf(prep: Prepared, ctx: PassContext, pass: Pick<PassResult, 'poolin
   delete calibration.checksum;
   const warnings = [...prep.warnings];
   if (info.source === 'synthetic') {
-    warnings.unshift('synthetic calibration data: these numbers show the model\'s structure, not its behaviour on a task; pass --data for real inputs');
+    warnings.unshift(SYNTHETIC_DATA_WARNING);
   }
   const pooling: PoolingInfo = { requested: opts.pooling ?? 'auto', used: ctx.pooling, reason: pass.poolingReason, evidence: pass.poolingEvidence };
   return {

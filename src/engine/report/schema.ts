@@ -3,6 +3,9 @@
 
 export const SCHEMA_VERSION = 1;
 
+/** The warning of a report on synthetic calibration data (the panel shows it as its own note). */
+export const SYNTHETIC_DATA_WARNING = "synthetic calibration data: these numbers show the model's structure, not its behaviour on a task; pass --data for real inputs";
+
 export type Pooling = 'cls' | 'mean' | 'last' | 'gap' | 'tokens';
 export type PoolingRequest = Pooling | 'auto';
 export type DetectionMethod = 'scoped-names' | 'residual-adds' | 'repeated-units' | 'user';
