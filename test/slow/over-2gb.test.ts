@@ -1,4 +1,5 @@
-// Slow (npm run test:slow; the last step of npm test, so CI runs it): issue 9 target 4 end to end. A GPT-style decoder with 24 layers and
+// Slow (npm run test:slow; out of npm test: the export's peak RSS swings with the page cache,
+// 1.23× to 1.53× the weights across clean-clone runs): issue 9 target 4 end to end. A GPT-style decoder with 24 layers and
 // 2.30 GB of weights in external data, generated here tensor by tensor, is
 //   1. analysed by the CLI with 64 samples,
 //   2. exported with one RBA span replaced (`blocklens rba`, held-out verification included),
